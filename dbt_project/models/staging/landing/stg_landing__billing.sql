@@ -1,0 +1,18 @@
+with source as (
+    select * from {{ source('landing', 'billing') }}
+),
+
+renamed as (
+    select
+        user_id,
+        occurred_at,
+        cast(occurred_at as date) as billing_date,
+        billing_event,
+        amount,
+        plan,
+        _source_file as source_file,
+        _source_row as source_row
+    from source
+)
+
+select * from renamed

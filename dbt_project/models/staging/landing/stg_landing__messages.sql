@@ -1,0 +1,19 @@
+with source as (
+    select * from {{ source('landing', 'messages') }}
+),
+
+renamed as (
+    select
+        message_id,
+        campaign_id,
+        user_id,
+        channel,
+        message_event,
+        occurred_at,
+        cast(occurred_at as date) as message_event_date,
+        _source_file as source_file,
+        _source_row as source_row
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,17 @@
+with source as (
+    select * from {{ source('landing', 'survey_responses') }}
+),
+
+renamed as (
+    select
+        user_id,
+        submitted_at,
+        cast(submitted_at as date) as submitted_date,
+        reason_code,
+        comment,
+        _source_file as source_file,
+        _source_row as source_row
+    from source
+)
+
+select * from renamed

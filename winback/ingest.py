@@ -1,0 +1,436 @@
+"""Land one file into the warehouse: check every row against the contract, load the valid rows
+into `raw.<kind>`, send the others to `raw.quarantine` with the rule they failed, and log the
+counts in `raw.ingest_log`.
+
+The row rules run as one DuckDB query (fast at 10M rows); Great Expectations then checks the
+batch that was loaded (`winback.expectations`). Ingesting a file replaces everything that file
+loaded before, inside one transaction, so re-running never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from winback.contract import FILE_KINDS, Column, FileKind, format_for_path, kind_for_path, row_rules
+
+RAW_SCHEMA = "raw"
+SQL_TYPES = {
+    "text": "varchar",
+    "timestamp": "timestamp",
+    "decimal": "decimal(18, 4)",
+    "boolean": "boolean",
+    "json_object": "varchar",
+}
+
+
+class FileRejected(Exception):
+    """The whole file cannot be loaded (unreadable, or a required column is missing)."""
+
+    def __init__(self, source_file: str, message: str, missing_columns: list[str] | None = None):
+        self.source_file = source_file
+        self.missing_columns = missing_columns or []
+        super().__init__(f"{source_file}: {message}")
+
+
+@dataclass
+class IngestResult:
+    kind: str
+    source_file: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    duplicates_dropped: int = 0
+    status: str = "loaded"
+    error: str | None = None
+    min_date: dt.date | None = None
+    max_date: dt.date | None = None
+    # the days whose marts must be rebuilt: what this file loads now and what it loaded before
+    affected_from: dt.date | None = None
+    affected_to: dt.date | None = None
+    quarantine_by_rule: dict[str, int] = field(default_factory=dict)
+    quarantine_examples: list[dict] = field(default_factory=list)
+    columns_present: list[str] = field(default_factory=list)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.duplicates_dropped
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    earliest: dt.date = dt.date(1990, 1, 1)
+    # "now" for the not-in-future rule; the one place the wall clock is read (see settings.py)
+    now: dt.datetime | None = None
+
+    @property
+    def latest(self) -> dt.datetime:
+        now = self.now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return now + dt.timedelta(days=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def raw_table_ddl(kind: FileKind) -> str:
+    cols = [f"{c.name} {SQL_TYPES[c.type]}" for c in kind.columns]
+    cols += ["_source_file varchar not null", "_source_row bigint not null"]
+    return f"create table if not exists {RAW_SCHEMA}.{kind.name} ({', '.join(cols)})"
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every raw table of the contract, so dbt sources exist even for absent files."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    for kind in FILE_KINDS.values():
+        con.execute(raw_table_ddl(kind))
+    con.execute(
+        f"""create table if not exists {RAW_SCHEMA}.quarantine (
+            kind varchar not null, source_file varchar not null, source_row bigint not null,
+            rule varchar not null, column_name varchar, value varchar, reason varchar not null,
+            original_row varchar)"""
+    )
+    con.execute(
+        f"""create table if not exists {RAW_SCHEMA}.ingest_log (
+            kind varchar not null, source_file varchar not null, status varchar not null,
+            error varchar, rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
+            duplicates_dropped bigint, min_date date, max_date date,
+            affected_from date, affected_to date, needs_build boolean not null,
+            ingested_at timestamp not null)"""
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL compilation
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _reader_sql(path: Path, fmt: str, varchar_columns: list[str] | None = None) -> str:
+    p = _lit(str(path))
+    if fmt == "csv":
+        return f"read_csv({p}, all_varchar = true, header = true)"
+    if fmt == "parquet":
+        return f"read_parquet({p})"
+    if varchar_columns is None:
+        return f"read_json({p}, format = 'newline_delimited')"
+    cols = ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in varchar_columns)
+    return f"read_json({p}, format = 'newline_delimited', columns = {{{cols}}})"
+
+
+def _file_columns(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[str]:
+    rel = con.execute(f"select * from {_reader_sql(path, fmt)} limit 0")
+    return [d[0] for d in rel.description]
+
+
+def _typed_expr(c: Column, raw: str) -> str:
+    text = f"nullif(trim({raw}::varchar), '')"
+    if c.type == "timestamp":
+        return f"try_cast({raw} as timestamptz)::timestamp"
+    if c.type == "decimal":
+        return f"try_cast({text} as decimal(18, 4))"
+    if c.type == "boolean":
+        return f"try_cast({text} as boolean)"
+    if c.normalise:
+        return f"nullif(lower(trim({raw}::varchar)), '')"
+    return text
+
+
+def _rule_condition(rule_name: str, c: Column, v: ValidationSettings) -> str:
+    """SQL that is true when the row fails the rule (columns: `<name>` typed, `<name>__raw`)."""
+    typed, raw = _q(c.name), _q(c.name + "__raw")
+    has_raw = f"nullif(trim({raw}::varchar), '') is not null"
+    suffix = rule_name[len(c.name) + 1 :]
+    if suffix == "not_null":
+        return f"{typed} is null" if c.type != "timestamp" else f"not ({has_raw})"
+    if suffix in ("is_timestamp", "is_number", "is_boolean"):
+        return f"{has_raw} and {typed} is null"
+    if suffix == "not_before_earliest":
+        return f"{typed} < timestamp {_lit(v.earliest.isoformat())}"
+    if suffix == "not_in_future":
+        return f"{typed} > timestamp {_lit(v.latest.isoformat(sep=' '))}"
+    if suffix == "is_json_object":
+        return (
+            f"{has_raw} and coalesce(case when json_valid({raw}::varchar) "
+            f"then json_type({raw}::varchar::json) end, '') <> 'OBJECT'"
+        )
+    if suffix == "accepted_values":
+        values = ", ".join(_lit(x) for x in c.accepted_values or ())
+        return f"{typed} is not null and {typed} not in ({values})"
+    raise ValueError(f"unknown rule {rule_name}")
+
+
+@dataclass(frozen=True)
+class CompiledFile:
+    checked_sql: str  # every row: _row, typed columns, _rule, _column, _value
+    source_sql: str  # the file as read, with _row, for the quarantine's original_row
+    present: list[str]
+
+
+def compile_file(
+    kind: FileKind, path: Path, fmt: str, file_columns: list[str], v: ValidationSettings
+) -> CompiledFile:
+    by_lower = {c.strip().lower(): c for c in file_columns}
+    present = [c.name for c in kind.columns if c.name in by_lower]
+    if fmt == "jsonl":
+        reader = _reader_sql(path, fmt, varchar_columns=file_columns)
+    else:
+        reader = _reader_sql(path, fmt)
+    if fmt == "parquet":
+        source = f"select *, file_row_number + 1 as _row from read_parquet({_lit(str(path))}, file_row_number = true)"
+    else:
+        source = f"select *, row_number() over () as _row from {reader}"
+
+    select = ["_row"]
+    for c in kind.columns:
+        if c.name in by_lower:
+            raw = _q(by_lower[c.name])
+            select.append(f"{raw} as {_q(c.name + '__raw')}")
+            select.append(f"{_typed_expr(c, raw)} as {_q(c.name)}")
+        else:
+            select.append(f"null::varchar as {_q(c.name + '__raw')}")
+            select.append(f"null::{SQL_TYPES[c.type]} as {_q(c.name)}")
+
+    rules = row_rules(kind, set(present))
+    if rules:
+        whens = [
+            (_rule_condition(r.name, kind.column(r.column), v), r) for r in rules
+        ]
+        rule_case = "case " + " ".join(f"when {cond} then {_lit(r.name)}" for cond, r in whens)
+        rule_case += " end"
+        col_case = "case " + " ".join(f"when {cond} then {_lit(r.column)}" for cond, r in whens)
+        col_case += " end"
+    else:
+        rule_case = col_case = "null"
+
+    checked = f"""
+        with src as ({source}),
+        typed as (select {', '.join(select)} from src)
+        select *, {rule_case} as _rule, {col_case} as _column from typed
+    """
+    return CompiledFile(checked_sql=checked, source_sql=source, present=present)
+
+
+def _dedupe_key_sql(kind: FileKind, present: list[str]) -> str:
+    if kind.hashed_id:
+        id_col, parts = kind.hashed_id
+        hashed = "md5(concat_ws('|', " + ", ".join(
+            f"coalesce({_q(p)}::varchar, '')" for p in parts
+        ) + "))"
+        return f"coalesce({_q(id_col)}, {hashed})" if id_col in present else hashed
+    cols = kind.dedupe_key or tuple(kind.column_names)
+    return ", ".join(_q(c) for c in cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingestion
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    relative_path: str,
+    settings: ValidationSettings | None = None,
+    example_limit: int = 20,
+) -> IngestResult:
+    """Validate and load one landing file. Raises `FileRejected` (after logging the rejection)
+    when the file cannot be read or lacks a required column; nothing of it is loaded then."""
+    settings = settings or ValidationSettings()
+    kind = kind_for_path(relative_path)
+    fmt = format_for_path(relative_path)
+    if kind is None or fmt is None:
+        raise FileRejected(
+            relative_path,
+            f"not a landing file: the kind must be one of {', '.join(FILE_KINDS)} (folder or "
+            "name prefix) and the format .csv, .parquet or .jsonl",
+        )
+    ensure_raw_tables(con)
+    con.execute("set TimeZone = 'UTC'")
+    path = Path(landing_dir) / relative_path
+    result = IngestResult(kind=kind.name, source_file=relative_path)
+    try:
+        try:
+            file_columns = _file_columns(con, path, fmt)
+        except (duckdb.Error, OSError) as exc:
+            raise FileRejected(relative_path, f"cannot be read as {fmt}: {exc}") from exc
+        lower = {c.strip().lower() for c in file_columns}
+        missing = [c for c in kind.required_columns if c not in lower]
+        if missing:
+            raise FileRejected(
+                relative_path,
+                f"required column(s) missing: {', '.join(missing)} (a {kind.name} file needs "
+                f"{', '.join(kind.required_columns)}; found {', '.join(file_columns)})",
+                missing_columns=missing,
+            )
+        compiled = compile_file(kind, path, fmt, file_columns, settings)
+        result.columns_present = compiled.present
+        _load(con, kind, compiled, result, example_limit)
+    except FileRejected as exc:
+        result.status = "rejected"
+        result.error = str(exc)
+        _replace_file(con, kind, relative_path, result, load=None)
+        raise
+    return result
+
+
+def _previous_dates(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple:
+    row = con.execute(
+        f"select min_date, max_date from {RAW_SCHEMA}.ingest_log where source_file = ?",
+        [source_file],
+    ).fetchone()
+    return row or (None, None)
+
+
+def _replace_file(con, kind: FileKind, source_file: str, result: IngestResult, load) -> None:
+    """Replace what `source_file` loaded before with this result, in one transaction."""
+    old_min, old_max = _previous_dates(con, source_file)
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {RAW_SCHEMA}.{kind.name} where _source_file = ?", [source_file])
+        con.execute(f"delete from {RAW_SCHEMA}.quarantine where source_file = ?", [source_file])
+        con.execute(f"delete from {RAW_SCHEMA}.ingest_log where source_file = ?", [source_file])
+        if load is not None:
+            load()
+            new_min, new_max = con.execute(
+                f"select min({kind.date_column})::date, max({kind.date_column})::date "
+                f"from {RAW_SCHEMA}.{kind.name} where _source_file = ?",
+                [source_file],
+            ).fetchone()
+            result.min_date, result.max_date = new_min, new_max
+        dates_from = [d for d in (old_min, result.min_date) if d is not None]
+        dates_to = [d for d in (old_max, result.max_date) if d is not None]
+        result.affected_from = min(dates_from) if dates_from else None
+        result.affected_to = max(dates_to) if dates_to else None
+        con.execute(
+            f"insert into {RAW_SCHEMA}.ingest_log values "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
+            [
+                kind.name,
+                source_file,
+                result.status,
+                result.error,
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_quarantined,
+                result.duplicates_dropped,
+                result.min_date,
+                result.max_date,
+                result.affected_from,
+                result.affected_to,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            ],
+        )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def _load(con, kind: FileKind, compiled: CompiledFile, result: IngestResult, limit: int) -> None:
+    src_file = result.source_file
+    con.execute("drop table if exists _checked")
+    try:
+        con.execute(f"create temp table _checked as {compiled.checked_sql}")
+    except duckdb.Error as exc:
+        raise FileRejected(src_file, f"cannot be read: {exc}") from exc
+
+    key = _dedupe_key_sql(kind, compiled.present)
+    cols = ", ".join(_q(c) for c in kind.column_names)
+    id_col = kind.hashed_id[0] if kind.hashed_id else None
+    # the stand-in id (when the file has none) is stored, so every downstream model has a key
+    cols_out = ", ".join(
+        f"{key} as {_q(c)}" if c == id_col else _q(c) for c in kind.column_names
+    )
+
+    def load() -> None:
+        con.execute(
+            f"""insert into {RAW_SCHEMA}.{kind.name} ({cols}, _source_file, _source_row)
+            select {cols_out}, {_lit(src_file)}, _row from _checked
+            where _rule is null
+            qualify row_number() over (partition by {key} order by _row) = 1"""
+        )
+        if con.execute("select count(*) from _checked where _rule is not null").fetchone()[0]:
+            con.execute(
+                f"""insert into {RAW_SCHEMA}.quarantine
+                select {_lit(kind.name)}, {_lit(src_file)}, c._row, c._rule, c._column,
+                       {_value_case(compiled.present)}, r.description, to_json(s)::varchar
+                from _checked c
+                join ({_rule_descriptions(kind, compiled.present)}) r on r.rule = c._rule
+                join ({compiled.source_sql}) s on s._row = c._row
+                where c._rule is not null"""
+            )
+        _count(con, kind, result, limit)
+
+    try:
+        _replace_file(con, kind, src_file, result, load=load)
+    finally:
+        con.execute("drop table if exists _checked")
+
+
+def _count(con, kind: FileKind, result: IngestResult, limit: int) -> None:
+    src_file = result.source_file
+    result.rows_read = con.execute("select count(*) from _checked").fetchone()[0]
+    result.rows_quarantined = con.execute(
+        f"select count(*) from {RAW_SCHEMA}.quarantine where source_file = ?", [src_file]
+    ).fetchone()[0]
+    result.rows_loaded = con.execute(
+        f"select count(*) from {RAW_SCHEMA}.{kind.name} where _source_file = ?", [src_file]
+    ).fetchone()[0]
+    result.duplicates_dropped = result.rows_read - result.rows_loaded - result.rows_quarantined
+    result.quarantine_by_rule = dict(
+        con.execute(
+            f"select rule, count(*) from {RAW_SCHEMA}.quarantine where source_file = ? "
+            "group by rule order by 2 desc, 1",
+            [src_file],
+        ).fetchall()
+    )
+    examples = con.execute(
+        f"""select source_row, column_name, rule, value, reason from {RAW_SCHEMA}.quarantine
+        where source_file = ? order by source_row limit {int(limit)}""",
+        [src_file],
+    ).fetchall()
+    result.quarantine_examples = [
+        dict(zip(("row", "column", "rule", "value", "reason"), e, strict=True)) for e in examples
+    ]
+
+
+def _value_case(present: list[str]) -> str:
+    whens = " ".join(
+        f"when c._column = {_lit(n)} then c.{_q(n + '__raw')}::varchar" for n in present
+    )
+    return f"case {whens} end" if whens else "null"
+
+
+def _rule_descriptions(kind: FileKind, present: list[str]) -> str:
+    rows = ", ".join(
+        f"({_lit(r.name)}, {_lit(r.description)})" for r in row_rules(kind, set(present))
+    )
+    return f"select * from (values {rows}) t(rule, description)"
+
+
+def landing_files(landing_dir: Path) -> list[str]:
+    """Every landing file below `landing_dir` whose kind and format winback knows, sorted, as
+    paths relative to `landing_dir` (these are the ingestion partition keys)."""
+    root = Path(landing_dir)
+    if not root.exists():
+        return []
+    found = []
+    for p in sorted(root.rglob("*")):
+        if not p.is_file() or p.name.startswith((".", "_")):
+            continue
+        rel = p.relative_to(root).as_posix()
+        if kind_for_path(rel) and format_for_path(rel):
+            found.append(rel)
+    return found
