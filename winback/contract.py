@@ -120,7 +120,11 @@ MESSAGES = FileKind(
         Column("campaign_id"),
         Column("user_id", required=True, not_null=True),
         Column(
-            "channel", required=True, not_null=True, accepted_values=MESSAGE_CHANNELS, normalise=True
+            "channel",
+            required=True,
+            not_null=True,
+            accepted_values=MESSAGE_CHANNELS,
+            normalise=True,
         ),
         Column(
             "message_event",

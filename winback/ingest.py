@@ -205,9 +205,7 @@ def compile_file(
 
     rules = row_rules(kind, set(present))
     if rules:
-        whens = [
-            (_rule_condition(r.name, kind.column(r.column), v), r) for r in rules
-        ]
+        whens = [(_rule_condition(r.name, kind.column(r.column), v), r) for r in rules]
         rule_case = "case " + " ".join(f"when {cond} then {_lit(r.name)}" for cond, r in whens)
         rule_case += " end"
         col_case = "case " + " ".join(f"when {cond} then {_lit(r.column)}" for cond, r in whens)
@@ -217,7 +215,7 @@ def compile_file(
 
     checked = f"""
         with src as ({source}),
-        typed as (select {', '.join(select)} from src)
+        typed as (select {", ".join(select)} from src)
         select *, {rule_case} as _rule, {col_case} as _column from typed
     """
     return CompiledFile(checked_sql=checked, source_sql=source, present=present)
@@ -226,9 +224,11 @@ def compile_file(
 def _dedupe_key_sql(kind: FileKind, present: list[str]) -> str:
     if kind.hashed_id:
         id_col, parts = kind.hashed_id
-        hashed = "md5(concat_ws('|', " + ", ".join(
-            f"coalesce({_q(p)}::varchar, '')" for p in parts
-        ) + "))"
+        hashed = (
+            "md5(concat_ws('|', "
+            + ", ".join(f"coalesce({_q(p)}::varchar, '')" for p in parts)
+            + "))"
+        )
         return f"coalesce({_q(id_col)}, {hashed})" if id_col in present else hashed
     cols = kind.dedupe_key or tuple(kind.column_names)
     return ", ".join(_q(c) for c in cols)
@@ -350,9 +350,7 @@ def _load(con, kind: FileKind, compiled: CompiledFile, result: IngestResult, lim
     cols = ", ".join(_q(c) for c in kind.column_names)
     id_col = kind.hashed_id[0] if kind.hashed_id else None
     # the stand-in id (when the file has none) is stored, so every downstream model has a key
-    cols_out = ", ".join(
-        f"{key} as {_q(c)}" if c == id_col else _q(c) for c in kind.column_names
-    )
+    cols_out = ", ".join(f"{key} as {_q(c)}" if c == id_col else _q(c) for c in kind.column_names)
 
     def load() -> None:
         con.execute(

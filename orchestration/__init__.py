@@ -1,0 +1,1 @@
+"""The winback Dagster code location: `orchestration.definitions` builds the one Definitions."""

@@ -1,0 +1,111 @@
+"""Jobs, the daily schedule and the landing-folder sensor.
+
+Runs that write the warehouse must not overlap (DuckDB has one writer): `make ui` configures
+the instance with `concurrency: runs: max_concurrent_runs: 1`, so requested runs queue and run
+in the order they were requested (ingestion first, then the marts).
+"""
+
+import datetime as dt
+import json
+import os
+
+import dagster as dg
+
+from orchestration.dbt import winback_dbt_models
+from orchestration.ingest import RAW_ASSETS, partitions_for, raw_asset_key
+from orchestration.publish import published_marts
+from orchestration.resources import WinbackSettings
+from winback.contract import kind_for_path
+from winback.ingest import landing_files
+
+marts_job = dg.define_asset_job(
+    "build_marts",
+    selection=dg.AssetSelection.assets(winback_dbt_models, published_marts),
+    description="dbt build (incremental) and publish the marts for BI.",
+)
+
+ingest_jobs = {
+    name: dg.define_asset_job(
+        f"ingest_{name}",
+        selection=dg.AssetSelection.assets(asset),
+        partitions_def=partitions_for(asset_kind)
+        if (asset_kind := kind_for_path(f"{name}/x.csv"))
+        else None,
+        description=f"Validate and load one {name} landing file (a partition).",
+    )
+    for name, asset in RAW_ASSETS.items()
+}
+
+
+def as_of_for_tick(scheduled: dt.datetime) -> str:
+    """A tick at 02:00 on day D builds the marts as of D - 1, the last complete UTC day."""
+    return (scheduled.date() - dt.timedelta(days=1)).isoformat()
+
+
+@dg.schedule(
+    job=marts_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    description="Every day at 02:00 UTC: rebuild the marts as of yesterday and publish them.",
+)
+def daily_marts_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    as_of = as_of_for_tick(context.scheduled_execution_time)
+    return dg.RunRequest(
+        run_key=f"marts-{as_of}",
+        run_config={"ops": {"winback_dbt_models": {"config": {"as_of_date": as_of}}}},
+        tags={"winback/as_of_date": as_of},
+    )
+
+
+def file_signature(path: os.PathLike) -> str:
+    stat = os.stat(path)
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def changed_files(landing: os.PathLike, seen: dict[str, str]) -> dict[str, str]:
+    """Landing files that are new or changed since `seen` (path -> signature)."""
+    current = {rel: file_signature(os.path.join(landing, rel)) for rel in landing_files(landing)}
+    return {rel: sig for rel, sig in current.items() if seen.get(rel) != sig}
+
+
+@dg.sensor(
+    minimum_interval_seconds=30,
+    description="Notices new or changed files in the landing folder, registers each as a "
+    "partition, ingests it, then rebuilds and publishes the marts.",
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def landing_files_sensor(
+    context: dg.SensorEvaluationContext, winback: WinbackSettings
+) -> dg.SensorResult | dg.SkipReason:
+    landing = winback.config().landing_dir
+    seen = json.loads(context.cursor) if context.cursor else {}
+    changed = changed_files(landing, seen)
+    if not changed:
+        return dg.SkipReason(f"no new or changed files in {landing}")
+    requests, partitions = [], []
+    for rel, signature in sorted(changed.items()):
+        kind = kind_for_path(rel)
+        partitions.append(partitions_for(kind).build_add_request([rel]))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{rel}@{signature}",
+                job_name=ingest_jobs[kind.name].name,
+                partition_key=rel,
+                asset_selection=[raw_asset_key(kind)],
+            )
+        )
+    batch = "|".join(f"{r}@{s}" for r, s in sorted(changed.items()))
+    requests.append(dg.RunRequest(run_key=f"marts-after-{hash(batch)}", job_name=marts_job.name))
+    context.log.info(f"{len(changed)} new or changed landing file(s): {', '.join(sorted(changed))}")
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=partitions,
+        cursor=json.dumps({**seen, **changed}, sort_keys=True),
+    )
+
+
+defs = dg.Definitions(
+    jobs=[marts_job, *ingest_jobs.values()],
+    schedules=[daily_marts_schedule],
+    sensors=[landing_files_sensor],
+)

@@ -1,0 +1,133 @@
+"""dbt models as Dagster assets: `dbt build`, so every dbt test is an asset check and a failing
+test stops what is downstream.
+
+The incremental window is computed here, not guessed: the earliest day touched by any landing
+file ingested since the last successful build (raw.ingest_log), so a late file from last month
+rebuilds exactly from last month, and a quiet day rebuilds only the lookback.
+"""
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from orchestration.project import winback_project
+from orchestration.resources import WarehouseResource, WinbackSettings
+from winback.ingest import RAW_SCHEMA, ensure_raw_tables
+from winback.settings import dbt_environment
+
+DBT_TARGET_DIR = winback_project.project_dir / "target" / "dagster"
+
+
+class DbtBuildConfig(dg.Config):
+    """Launchpad / run config for the dbt assets."""
+
+    as_of_date: str | None = None
+    """The day the marts treat as today (YYYY-MM-DD). Default: WINBACK_AS_OF_DATE, else the
+    latest valid event date."""
+    start_date: str | None = None
+    """Rebuild the incremental models from this day (YYYY-MM-DD). Default: the earliest day
+    touched by files ingested since the last build, else the dbt lookback."""
+    full_refresh: bool = False
+    """Rebuild incremental models from scratch."""
+
+
+class WinbackDbtTranslator(DagsterDbtTranslator):
+    """Groups models by their folder (staging, intermediate, marts)."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = self.get_resource_props(manifest, unique_id)
+        if node.get("resource_type") == "model":
+            folder = node["fqn"][1] if len(node["fqn"]) > 2 else "models"
+            return spec.replace_attributes(group_name=folder)
+        return spec
+
+
+def dbt_vars(as_of_date: str | None, start_date: str | None) -> dict[str, str]:
+    variables = {}
+    if as_of_date:
+        variables["as_of_date"] = as_of_date
+    if start_date:
+        variables["start_date"] = start_date
+    return variables
+
+
+def dbt_build_args(variables: Mapping[str, str], full_refresh: bool) -> list[str]:
+    args = ["build"]
+    if variables:
+        args += ["--vars", json.dumps(dict(variables), sort_keys=True)]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def pending_rebuild_start(con) -> tuple[str | None, Any]:
+    """The earliest day touched by files ingested since the last build, and the ingestion time
+    up to which that answer holds (so files landing during the build stay pending)."""
+    row = con.execute(
+        f"select min(affected_from), max(ingested_at) from {RAW_SCHEMA}.ingest_log "
+        "where needs_build"
+    ).fetchone()
+    start, watermark = row
+    return (start.isoformat() if start else None), watermark
+
+
+def mark_built(con, watermark) -> None:
+    if watermark is not None:
+        con.execute(
+            f"update {RAW_SCHEMA}.ingest_log set needs_build = false "
+            "where needs_build and ingested_at <= ?",
+            [watermark],
+        )
+
+
+@dbt_assets(
+    manifest=winback_project.manifest_path,
+    project=winback_project,
+    dagster_dbt_translator=WinbackDbtTranslator(),
+)
+def winback_dbt_models(
+    context: dg.AssetExecutionContext,
+    config: DbtBuildConfig,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    winback: WinbackSettings,
+):
+    settings = winback.config()
+    with warehouse.get_connection() as con:
+        ensure_raw_tables(con)
+        pending_start, watermark = pending_rebuild_start(con)
+    as_of = config.as_of_date or (settings.as_of_date.isoformat() if settings.as_of_date else None)
+    start = config.start_date or pending_start
+    variables = dbt_vars(as_of, start)
+    context.log.info(
+        f"dbt build with as_of_date={as_of or 'latest event date'}, "
+        f"incremental start={start or 'lookback from the last built day'}"
+        + (", full refresh" if config.full_refresh else "")
+    )
+    os.environ.update(dbt_environment(warehouse.path))
+    yield from dbt.cli(
+        dbt_build_args(variables, config.full_refresh), context=context, target_path=DBT_TARGET_DIR
+    ).stream()
+    with warehouse.get_connection() as con:
+        mark_built(con, watermark)
+
+
+def mart_asset_keys(model_names: Sequence[str] | None = None) -> list[dg.AssetKey]:
+    """Asset keys of the models in the marts folder (what is published for BI)."""
+    from dagster_dbt import get_asset_key_for_model
+
+    manifest = json.loads(winback_project.manifest_path.read_text())
+    names = model_names or sorted(
+        n["name"]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["fqn"][1] == "marts"
+    )
+    return [get_asset_key_for_model([winback_dbt_models], name) for name in names]
+
+
+defs = dg.Definitions(assets=[winback_dbt_models])

@@ -1,0 +1,158 @@
+"""`winback`: the command line beside the Dagster UI.
+
+winback generate   demo data into a landing folder
+winback run        ingest a landing folder and materialize everything, in one process
+winback status     what the warehouse holds (files, quarantine, marts)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+from winback.settings import ENVIRONMENT, load_config
+
+
+def _path_options(parser: argparse.ArgumentParser, *names: str) -> None:
+    for name in names:
+        variable, default = ENVIRONMENT[name]
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            default=None,
+            help=f"(env {variable}, default {default or 'none'})",
+        )
+
+
+def _config(args: argparse.Namespace):
+    names = ("landing_dir", "warehouse", "publish_dir", "truth_dir", "earliest_date", "as_of_date")
+    return load_config({n: getattr(args, n, None) for n in names})
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from winback.generate import generate
+
+    config = _config(args)
+    started = time.perf_counter()
+    summary = generate(
+        config.landing_dir,
+        config.truth_dir,
+        users=args.users,
+        days=args.days,
+        start=dt.date.fromisoformat(args.start),
+        seed=args.seed,
+        dirty_share=args.dirty_share,
+        events_format=args.events_format,
+        progress=lambda m: print(f"  {m}", flush=True),
+    )
+    print(
+        f"Generated {summary.users:,} users and {summary.events:,} events "
+        f"({summary.start} to {summary.end}) in {time.perf_counter() - started:.1f}s "
+        f"into {config.landing_dir}; ground truth in {config.truth_dir}"
+    )
+    return 0
+
+
+def _ensure_dagster_home() -> None:
+    """Use (and create) the project's DAGSTER_HOME so runs are kept and show in the UI."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    yaml = home / "dagster.yaml"
+    if not yaml.exists():
+        yaml.write_text(
+            "telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n"
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _ensure_dagster_home()
+    from orchestration.runner import quarantine_by_rule, run_pipeline
+
+    started = time.perf_counter()
+    summary = run_pipeline(
+        config, full_refresh=args.full_refresh, progress=lambda m: print(m, flush=True)
+    )
+    totals = summary.totals()
+    print()
+    print("Summary")
+    print(f"  files ingested     {sum(f.success for f in summary.files)} of {len(summary.files)}")
+    print(f"  rows read          {totals['rows_read']:>12,}")
+    print(f"  rows loaded        {totals['rows_loaded']:>12,}")
+    print(f"  rows quarantined   {totals['rows_quarantined']:>12,}")
+    print(f"  duplicates dropped {totals['duplicates_dropped']:>12,}")
+    if totals["rows_quarantined"] and config.warehouse.exists():
+        for kind, rule, n in quarantine_by_rule(config):
+            print(f"      {kind:<17} {rule:<34} {n:>8,}")
+    if summary.published:
+        print(f"  published to {summary.publish_dir}/winback.duckdb and parquet/:")
+        for table, rows in summary.published.items():
+            print(f"      {table:<28} {rows:>12,} rows")
+    for error in summary.errors:
+        print(f"  ERROR: {error}")
+    print(f"  total time {time.perf_counter() - started:.1f}s")
+    return 0 if summary.success else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import duckdb
+
+    config = _config(args)
+    if not config.warehouse.exists():
+        print(f"No warehouse at {config.warehouse}: run `winback run` first.")
+        return 1
+    with duckdb.connect(str(config.warehouse), read_only=True) as con:
+        print(
+            con.sql(
+                "select kind, status, count(*) as files, sum(rows_read) as read, "
+                "sum(rows_loaded) as loaded, sum(rows_quarantined) as quarantined, "
+                "sum(duplicates_dropped) as duplicates from raw.ingest_log group by 1, 2 order by 1"
+            )
+        )
+        print(con.sql("select source_file, error from raw.ingest_log where status = 'rejected'"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="winback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write the demo data set into a landing folder")
+    _path_options(gen, "landing_dir", "truth_dir")
+    gen.add_argument("--users", type=int, default=20_000)
+    gen.add_argument("--days", type=int, default=180)
+    gen.add_argument("--start", default="2025-11-03", help="first day of the data (YYYY-MM-DD)")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--dirty-share", type=float, default=0.005)
+    gen.add_argument("--events-format", choices=["csv", "parquet", "jsonl"], default="csv")
+    gen.set_defaults(func=cmd_generate)
+
+    run = sub.add_parser("run", help="ingest the landing folder and build and publish the marts")
+    _path_options(run, "landing_dir", "warehouse", "publish_dir", "earliest_date", "as_of_date")
+    run.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="what the warehouse holds")
+    _path_options(status, "warehouse")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad dates, paths
+        print(f"winback: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
