@@ -1,0 +1,55 @@
+# winback: `make demo` and `make test` each work on a fresh clone with only Python installed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo run ui test lint bench clean dagster-home manifest
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+dagster-home:
+	@mkdir -p $(DAGSTER_HOME) $(DAGSTER_HOME)/.nux
+	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n' > $(DAGSTER_HOME)/dagster.yaml
+	@test -f $(DAGSTER_HOME)/.nux/nux.yaml || printf 'seen: 1\n' > $(DAGSTER_HOME)/.nux/nux.yaml
+
+manifest: install
+	@$(BIN)/python -c "from orchestration.project import ensure_manifest; ensure_manifest()"
+
+## Generate the demo data set, materialize every asset, print a summary.
+demo: install dagster-home manifest
+	$(BIN)/winback generate
+	$(BIN)/winback run
+
+## Materialize everything for the current landing folder (no generation).
+run: install dagster-home manifest
+	$(BIN)/winback run
+
+## The Dagster UI on http://127.0.0.1:3000
+ui: install dagster-home manifest
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+## The whole test suite.
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Speed and memory figures (not a test): 1M and 10M events.
+bench: install
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs bench_out

@@ -1,0 +1,242 @@
+"""Ingestion of single landing files into a real DuckDB file: rules, quarantine, rejection,
+reconciliation, idempotence, formats."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from winback.contract import FILE_KINDS, kind_for_path, row_rules
+from winback.ingest import FileRejected, ValidationSettings, ingest_file, landing_files
+
+NOW = ValidationSettings(now=dt.datetime(2024, 6, 1))
+
+DIRTY_EVENTS = """event_id,user_id,event_name,occurred_at,properties,revenue,platform
+e1,u1, Session_START ,2024-01-01T10:00:00+02:00,"{""a"": 1}",,Web
+e2,,login,2024-01-01T10:00:00Z,,,
+e3,u2,login,not-a-date,,,
+e4,u2,login,2024-06-03T00:00:00Z,,,
+e5,u3,login,2024-01-02T00:00:00Z,{oops,,
+e6,u4,purchase,2024-01-02T00:00:00Z,,12.5,ios
+e6,u4,purchase,2024-01-02T00:00:00Z,,12.5,ios
+e7,u5,purchase,2024-01-03T00:00:00Z,,abc,
+e8,u6,login,1985-01-01T00:00:00Z,,,
+e9,u7,,2024-01-03T00:00:00Z,,,
+e10,u8,login,2024-06-01T12:00:00Z,[1],,
+"""
+
+EXPECTED_RULES = {
+    2: ("user_id", "user_id_not_null"),
+    3: ("occurred_at", "occurred_at_is_timestamp"),
+    4: ("occurred_at", "occurred_at_not_in_future"),
+    5: ("properties", "properties_is_json_object"),
+    8: ("revenue", "revenue_is_number"),
+    9: ("occurred_at", "occurred_at_not_before_earliest"),
+    10: ("event_name", "event_name_not_null"),
+    11: ("properties", "properties_is_json_object"),
+}
+
+
+def write(landing: Path, rel: str, text: str) -> str:
+    path = landing / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return rel
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def landing(tmp_path) -> Path:
+    return tmp_path / "landing"
+
+
+def table(con, sql: str) -> list[tuple]:
+    return con.execute(sql).fetchall()
+
+
+def test_each_bad_row_is_quarantined_with_its_file_row_column_and_rule(con, landing):
+    rel = write(landing, "events/2024-01.csv", DIRTY_EVENTS)
+    result = ingest_file(con, landing, rel, NOW)
+
+    quarantined = {
+        row: (column, rule)
+        for row, column, rule in table(
+            con, "select source_row, column_name, rule from raw.quarantine where source_file = 'events/2024-01.csv'"
+        )
+    }
+    assert quarantined == EXPECTED_RULES
+    assert result.rows_read == 11
+    assert result.rows_quarantined == 8
+    assert result.duplicates_dropped == 1
+    assert result.rows_loaded == 2
+    assert result.reconciles
+    original = json.loads(
+        table(con, "select original_row from raw.quarantine where source_row = 3")[0][0]
+    )
+    assert original["occurred_at"] == "not-a-date" and original["event_id"] == "e3"
+    value = table(con, "select value from raw.quarantine where source_row = 8")[0][0]
+    assert value == "abc"
+
+
+def test_valid_rows_are_normalised_and_converted_to_utc(con, landing):
+    rel = write(landing, "events/2024-01.csv", DIRTY_EVENTS)
+    ingest_file(con, landing, rel, NOW)
+    rows = table(
+        con,
+        "select event_id, event_name, occurred_at, revenue, platform, _source_row "
+        "from raw.events order by event_id",
+    )
+    assert rows == [
+        ("e1", "session_start", dt.datetime(2024, 1, 1, 8, 0), None, "web", 1),
+        ("e6", "purchase", dt.datetime(2024, 1, 2), pytest.approx(12.5), "ios", 6),
+    ]
+
+
+def test_reingesting_a_file_replaces_it_and_never_duplicates(con, landing):
+    rel = write(landing, "events/2024-01.csv", DIRTY_EVENTS)
+    first = ingest_file(con, landing, rel, NOW)
+    snapshot = table(con, "select * from raw.events order by event_id")
+    second = ingest_file(con, landing, rel, NOW)
+    assert table(con, "select * from raw.events order by event_id") == snapshot
+    assert table(con, "select count(*) from raw.quarantine")[0][0] == first.rows_quarantined
+    assert table(con, "select count(*) from raw.ingest_log")[0][0] == 1
+    assert second.rows_loaded == first.rows_loaded
+
+    # The file changes: its old rows go, its new rows come, and the days touched by both
+    # are reported for the incremental rebuild.
+    write(
+        landing,
+        rel,
+        "user_id,event_name,occurred_at\nu9,login,2023-12-30T00:00:00Z\n",
+    )
+    changed = ingest_file(con, landing, rel, NOW)
+    assert table(con, "select user_id from raw.events") == [("u9",)]
+    assert table(con, "select count(*) from raw.quarantine")[0][0] == 0
+    assert changed.affected_from == dt.date(2023, 12, 30)
+    assert changed.affected_to == dt.date(2024, 1, 2)
+
+
+def test_a_file_missing_a_required_column_is_rejected_whole(con, landing):
+    good = write(landing, "events/good.csv", "user_id,event_name,occurred_at\nu1,a,2024-01-01\n")
+    bad = write(landing, "events/bad.csv", "user_id,event_name,when\nu1,a,2024-01-01\nu2,b,2024-01-02\n")
+    ingest_file(con, landing, good, NOW)
+    with pytest.raises(FileRejected) as err:
+        ingest_file(con, landing, bad, NOW)
+    message = str(err.value)
+    assert "events/bad.csv" in message and "occurred_at" in message
+    assert err.value.missing_columns == ["occurred_at"]
+    assert table(con, "select count(*) from raw.events where _source_file = 'events/bad.csv'") == [(0,)]
+    assert table(con, "select count(*) from raw.events") == [(1,)]
+    assert table(con, "select status, error like '%occurred_at%' from raw.ingest_log where source_file = 'events/bad.csv'") == [
+        ("rejected", True)
+    ]
+
+
+def test_an_unreadable_file_is_rejected_with_its_name(con, landing):
+    rel = "events/broken.parquet"
+    (landing / "events").mkdir(parents=True)
+    (landing / rel).write_bytes(b"this is not parquet")
+    with pytest.raises(FileRejected, match="events/broken.parquet"):
+        ingest_file(con, landing, rel, NOW)
+
+
+def test_only_the_three_required_columns_is_enough(con, landing):
+    rel = write(
+        landing,
+        "events_minimal.csv",
+        "user_id,event_name,occurred_at\nu1,Login,2024-01-01T00:00:00Z\nu1,Login,2024-01-01T00:00:00Z\n",
+    )
+    result = ingest_file(con, landing, rel, NOW)
+    # the stand-in id is a hash of the row, so the exact duplicate is dropped
+    assert (result.rows_loaded, result.duplicates_dropped) == (1, 1)
+    event_id, name = table(con, "select event_id, event_name from raw.events")[0]
+    assert len(event_id) == 32 and name == "login"
+
+
+def test_parquet_and_jsonl_files_follow_the_same_rules(con, landing):
+    (landing / "events").mkdir(parents=True)
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u1", None, "u3"],
+            "event_name": ["a", "b", "c"],
+            "occurred_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+        }
+    )
+    frame.to_parquet(landing / "events" / "p.parquet")
+    result = ingest_file(con, landing, "events/p.parquet", NOW)
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 1)
+    assert table(con, "select source_row, rule from raw.quarantine") == [(2, "user_id_not_null")]
+
+    lines = [
+        {"message_id": "m1", "user_id": "u1", "channel": "email", "message_event": "open", "occurred_at": "2024-01-01T00:00:00Z"},
+        {"message_id": "m2", "user_id": "u1", "channel": "fax", "message_event": "open", "occurred_at": "2024-01-01T00:00:00Z"},
+        {"message_id": "m3", "user_id": "u1", "channel": "EMAIL", "message_event": "clicked", "occurred_at": "2024-01-01T00:00:00Z"},
+    ]
+    write(landing, "messages/log.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+    result = ingest_file(con, landing, "messages/log.jsonl", NOW)
+    assert result.rows_loaded == 1
+    assert table(con, "select source_row, rule from raw.quarantine where kind = 'messages' order by 1") == [
+        (2, "channel_accepted_values"),
+        (3, "message_event_accepted_values"),
+    ]
+
+
+def test_users_booleans_and_optional_kinds(con, landing):
+    rel = write(
+        landing,
+        "users/users.csv",
+        "user_id,signup_at,email_opt_in,plan\nu1,2024-01-01,true,Pro\nu2,2024-01-01,maybe,free\nu3,,0,free\n",
+    )
+    result = ingest_file(con, landing, rel, NOW)
+    assert result.rows_loaded == 2
+    assert table(con, "select rule, value from raw.quarantine") == [("email_opt_in_is_boolean", "maybe")]
+    assert table(con, "select user_id, email_opt_in, plan, signup_at from raw.users order by 1") == [
+        ("u1", True, "pro", dt.datetime(2024, 1, 1)),
+        ("u3", False, "free", None),
+    ]
+
+
+def test_counts_reconcile_for_every_kind_on_mixed_rows(con, landing):
+    files = {
+        "billing/b.csv": "user_id,occurred_at,billing_event,amount\nu1,2024-01-01,payment_failed,29\nu1,2024-01-01,payment_failed,29\nu2,2024-01-01,refund,1\n",
+        "survey_responses/s.csv": "user_id,submitted_at,reason_code\nu1,2024-01-01,price\nu2,2024-01-01,too_expensive\n",
+    }
+    for rel, text in files.items():
+        result = ingest_file(con, landing, write(landing, rel, text), NOW)
+        assert result.reconciles, rel
+    assert table(con, "select rule from raw.quarantine order by rule") == [
+        ("billing_event_accepted_values",),
+        ("reason_code_accepted_values",),
+    ]
+
+
+def test_landing_files_and_kinds():
+    assert kind_for_path("events/2024-01.csv").name == "events"
+    assert kind_for_path("survey_responses_2024.csv").name == "survey_responses"
+    assert kind_for_path("users.parquet").name == "users"
+    assert kind_for_path("notes/readme.csv") is None
+    assert [r.name for r in row_rules(FILE_KINDS["events"], {"user_id", "event_name", "occurred_at"})] == [
+        "user_id_not_null",
+        "event_name_not_null",
+        "occurred_at_not_null",
+        "occurred_at_is_timestamp",
+        "occurred_at_not_before_earliest",
+        "occurred_at_not_in_future",
+    ]
+
+
+def test_landing_files_lists_known_files_only(landing):
+    write(landing, "events/a.csv", "x")
+    write(landing, "events/.hidden.csv", "x")
+    write(landing, "users.csv", "x")
+    write(landing, "notes.txt", "x")
+    assert landing_files(landing) == ["events/a.csv", "users.csv"]
