@@ -23,7 +23,7 @@ import pandas as pd
 from winback.contract import FileKind
 from winback.ingest import RAW_SCHEMA, IngestResult, ValidationSettings
 
-NORMALISED_PATTERN = r"^[^A-Z\s](.*[^A-Z\s])?$|^[^A-Z\s]$"
+NORMALISED_PATTERN = r"^[^A-Z\s](?:[^A-Z]*[^A-Z\s])?$"  # trimmed, no upper case
 
 
 @dataclass

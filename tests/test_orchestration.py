@@ -1,0 +1,94 @@
+"""The code location: definitions, lineage, dbt arguments, schedule and sensor."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from orchestration.automation import as_of_for_tick, changed_files, daily_marts_schedule, landing_files_sensor
+from orchestration.dbt import dbt_build_args, dbt_vars
+from orchestration.definitions import defs
+from orchestration.resources import WinbackSettings
+
+
+def key(s: str) -> dg.AssetKey:
+    return dg.AssetKey(s.split("/"))
+
+
+def test_definitions_load_and_lineage_runs_from_landing_to_published():
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"raw/events", "raw/users", "raw/messages", "raw/survey_responses", "raw/billing"} <= keys
+    assert {"marts/user_activity_daily", "marts/users", "marts/daily_activity", "published/bi_marts"} <= keys
+
+    # raw/events -> staging -> intermediate -> marts -> published, through the dbt source
+    assert key("raw/events") in graph.get(key("staging/stg_landing__events")).parent_keys
+    assert key("intermediate/int_events_deduplicated") in graph.get(key("marts/user_activity_daily")).parent_keys
+    published_parents = graph.get(key("published/bi_marts")).parent_keys
+    assert {key("marts/users"), key("marts/daily_activity"), key("marts/user_activity_daily")} <= published_parents
+    assert {key(f"raw/{k}") for k in ("events", "users", "messages", "survey_responses", "billing")} <= upstream(
+        graph, key("published/bi_marts")
+    )
+
+
+def upstream(graph, start: dg.AssetKey) -> set[dg.AssetKey]:
+    seen, todo = set(), [start]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+def test_dbt_tests_become_asset_checks():
+    graph = defs.resolve_asset_graph()
+    check_names = {c.name for c in graph.asset_check_keys if c.asset_key == key("marts/users")}
+    assert "unique_users_user_id" in check_names
+    assert {c.name for c in graph.asset_check_keys if c.asset_key == key("raw/events")} >= {
+        "counts_reconcile",
+        "great_expectations",
+    }
+
+
+def test_dbt_build_arguments():
+    assert dbt_build_args({}, False) == ["build"]
+    assert dbt_build_args(dbt_vars("2024-01-31", "2024-01-01"), True) == [
+        "build",
+        "--vars",
+        '{"as_of_date": "2024-01-31", "start_date": "2024-01-01"}',
+        "--full-refresh",
+    ]
+    assert dbt_vars(None, None) == {}
+
+
+def test_schedule_builds_yesterday():
+    assert as_of_for_tick(dt.datetime(2026, 3, 1, 2, 0)) == "2026-02-28"
+    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 3, 1, 2, 0))
+    request = daily_marts_schedule(context)
+    assert request.run_config["ops"]["winback_dbt_models"]["config"]["as_of_date"] == "2026-02-28"
+
+
+def test_sensor_registers_new_files_once(tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "events").mkdir(parents=True)
+    (landing / "events" / "a.csv").write_text("user_id,event_name,occurred_at\n")
+    (landing / "users.csv").write_text("user_id\n")
+    instance = dg.DagsterInstance.ephemeral()
+    settings = WinbackSettings(landing_dir=str(landing))
+
+    result = landing_files_sensor(
+        dg.build_sensor_context(instance=instance, resources={"winback": settings})
+    )
+    partition_keys = sorted(r.partition_key for r in result.run_requests if r.partition_key)
+    assert partition_keys == ["events/a.csv", "users.csv"]
+    assert [r.job_name for r in result.run_requests][-1] == "build_marts"
+    added = {(r.partitions_def_name, tuple(r.partition_keys)) for r in result.dynamic_partitions_requests}
+    assert added == {("events_files", ("events/a.csv",)), ("users_files", ("users.csv",))}
+
+    cursor = result.cursor
+    again = landing_files_sensor(
+        dg.build_sensor_context(instance=instance, cursor=cursor, resources={"winback": settings})
+    )
+    assert isinstance(again, dg.SkipReason)
+    assert changed_files(landing, json.loads(cursor)) == {}
