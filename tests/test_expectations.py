@@ -31,7 +31,9 @@ def test_suite_passes_on_what_ingestion_loaded(tmp_path):
 
 
 def test_suite_catches_rows_that_bypassed_the_row_rules(tmp_path):
-    con, result = load(tmp_path, "events/a.csv", "user_id,event_name,occurred_at\nu1,login,2024-01-01\n")
+    con, result = load(
+        tmp_path, "events/a.csv", "user_id,event_name,occurred_at\nu1,login,2024-01-01\n"
+    )
     con.execute(
         "insert into raw.events (event_id, user_id, event_name, occurred_at, _source_file, _source_row) "
         "values ('x', null, 'not Normalised', timestamp '2099-01-01', 'events/a.csv', 2)"

@@ -70,7 +70,8 @@ def test_each_bad_row_is_quarantined_with_its_file_row_column_and_rule(con, land
     quarantined = {
         row: (column, rule)
         for row, column, rule in table(
-            con, "select source_row, column_name, rule from raw.quarantine where source_file = 'events/2024-01.csv'"
+            con,
+            "select source_row, column_name, rule from raw.quarantine where source_file = 'events/2024-01.csv'",
         )
     }
     assert quarantined == EXPECTED_RULES
@@ -127,18 +128,23 @@ def test_reingesting_a_file_replaces_it_and_never_duplicates(con, landing):
 
 def test_a_file_missing_a_required_column_is_rejected_whole(con, landing):
     good = write(landing, "events/good.csv", "user_id,event_name,occurred_at\nu1,a,2024-01-01\n")
-    bad = write(landing, "events/bad.csv", "user_id,event_name,when\nu1,a,2024-01-01\nu2,b,2024-01-02\n")
+    bad = write(
+        landing, "events/bad.csv", "user_id,event_name,when\nu1,a,2024-01-01\nu2,b,2024-01-02\n"
+    )
     ingest_file(con, landing, good, NOW)
     with pytest.raises(FileRejected) as err:
         ingest_file(con, landing, bad, NOW)
     message = str(err.value)
     assert "events/bad.csv" in message and "occurred_at" in message
     assert err.value.missing_columns == ["occurred_at"]
-    assert table(con, "select count(*) from raw.events where _source_file = 'events/bad.csv'") == [(0,)]
-    assert table(con, "select count(*) from raw.events") == [(1,)]
-    assert table(con, "select status, error like '%occurred_at%' from raw.ingest_log where source_file = 'events/bad.csv'") == [
-        ("rejected", True)
+    assert table(con, "select count(*) from raw.events where _source_file = 'events/bad.csv'") == [
+        (0,)
     ]
+    assert table(con, "select count(*) from raw.events") == [(1,)]
+    assert table(
+        con,
+        "select status, error like '%occurred_at%' from raw.ingest_log where source_file = 'events/bad.csv'",
+    ) == [("rejected", True)]
 
 
 def test_an_unreadable_file_is_rejected_with_its_name(con, landing):
@@ -177,14 +183,34 @@ def test_parquet_and_jsonl_files_follow_the_same_rules(con, landing):
     assert table(con, "select source_row, rule from raw.quarantine") == [(2, "user_id_not_null")]
 
     lines = [
-        {"message_id": "m1", "user_id": "u1", "channel": "email", "message_event": "open", "occurred_at": "2024-01-01T00:00:00Z"},
-        {"message_id": "m2", "user_id": "u1", "channel": "fax", "message_event": "open", "occurred_at": "2024-01-01T00:00:00Z"},
-        {"message_id": "m3", "user_id": "u1", "channel": "EMAIL", "message_event": "clicked", "occurred_at": "2024-01-01T00:00:00Z"},
+        {
+            "message_id": "m1",
+            "user_id": "u1",
+            "channel": "email",
+            "message_event": "open",
+            "occurred_at": "2024-01-01T00:00:00Z",
+        },
+        {
+            "message_id": "m2",
+            "user_id": "u1",
+            "channel": "fax",
+            "message_event": "open",
+            "occurred_at": "2024-01-01T00:00:00Z",
+        },
+        {
+            "message_id": "m3",
+            "user_id": "u1",
+            "channel": "EMAIL",
+            "message_event": "clicked",
+            "occurred_at": "2024-01-01T00:00:00Z",
+        },
     ]
     write(landing, "messages/log.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
     result = ingest_file(con, landing, "messages/log.jsonl", NOW)
     assert result.rows_loaded == 1
-    assert table(con, "select source_row, rule from raw.quarantine where kind = 'messages' order by 1") == [
+    assert table(
+        con, "select source_row, rule from raw.quarantine where kind = 'messages' order by 1"
+    ) == [
         (2, "channel_accepted_values"),
         (3, "message_event_accepted_values"),
     ]
@@ -198,8 +224,12 @@ def test_users_booleans_and_optional_kinds(con, landing):
     )
     result = ingest_file(con, landing, rel, NOW)
     assert result.rows_loaded == 2
-    assert table(con, "select rule, value from raw.quarantine") == [("email_opt_in_is_boolean", "maybe")]
-    assert table(con, "select user_id, email_opt_in, plan, signup_at from raw.users order by 1") == [
+    assert table(con, "select rule, value from raw.quarantine") == [
+        ("email_opt_in_is_boolean", "maybe")
+    ]
+    assert table(
+        con, "select user_id, email_opt_in, plan, signup_at from raw.users order by 1"
+    ) == [
         ("u1", True, "pro", dt.datetime(2024, 1, 1)),
         ("u3", False, "free", None),
     ]
@@ -224,7 +254,9 @@ def test_landing_files_and_kinds():
     assert kind_for_path("survey_responses_2024.csv").name == "survey_responses"
     assert kind_for_path("users.parquet").name == "users"
     assert kind_for_path("notes/readme.csv") is None
-    assert [r.name for r in row_rules(FILE_KINDS["events"], {"user_id", "event_name", "occurred_at"})] == [
+    assert [
+        r.name for r in row_rules(FILE_KINDS["events"], {"user_id", "event_name", "occurred_at"})
+    ] == [
         "user_id_not_null",
         "event_name_not_null",
         "occurred_at_not_null",

@@ -5,7 +5,12 @@ import json
 
 import dagster as dg
 
-from orchestration.automation import as_of_for_tick, changed_files, daily_marts_schedule, landing_files_sensor
+from orchestration.automation import (
+    as_of_for_tick,
+    changed_files,
+    daily_marts_schedule,
+    landing_files_sensor,
+)
 from orchestration.dbt import dbt_build_args, dbt_vars
 from orchestration.definitions import defs
 from orchestration.resources import WinbackSettings
@@ -18,17 +23,35 @@ def key(s: str) -> dg.AssetKey:
 def test_definitions_load_and_lineage_runs_from_landing_to_published():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"raw/events", "raw/users", "raw/messages", "raw/survey_responses", "raw/billing"} <= keys
-    assert {"marts/user_activity_daily", "marts/users", "marts/daily_activity", "published/bi_marts"} <= keys
+    assert {
+        "raw/events",
+        "raw/users",
+        "raw/messages",
+        "raw/survey_responses",
+        "raw/billing",
+    } <= keys
+    assert {
+        "marts/user_activity_daily",
+        "marts/users",
+        "marts/daily_activity",
+        "published/bi_marts",
+    } <= keys
 
     # raw/events -> staging -> intermediate -> marts -> published, through the dbt source
     assert key("raw/events") in graph.get(key("staging/stg_landing__events")).parent_keys
-    assert key("intermediate/int_events_deduplicated") in graph.get(key("marts/user_activity_daily")).parent_keys
-    published_parents = graph.get(key("published/bi_marts")).parent_keys
-    assert {key("marts/users"), key("marts/daily_activity"), key("marts/user_activity_daily")} <= published_parents
-    assert {key(f"raw/{k}") for k in ("events", "users", "messages", "survey_responses", "billing")} <= upstream(
-        graph, key("published/bi_marts")
+    assert (
+        key("intermediate/int_events_deduplicated")
+        in graph.get(key("marts/user_activity_daily")).parent_keys
     )
+    published_parents = graph.get(key("published/bi_marts")).parent_keys
+    assert {
+        key("marts/users"),
+        key("marts/daily_activity"),
+        key("marts/user_activity_daily"),
+    } <= published_parents
+    assert {
+        key(f"raw/{k}") for k in ("events", "users", "messages", "survey_responses", "billing")
+    } <= upstream(graph, key("published/bi_marts"))
 
 
 def upstream(graph, start: dg.AssetKey) -> set[dg.AssetKey]:
@@ -83,7 +106,9 @@ def test_sensor_registers_new_files_once(tmp_path):
     partition_keys = sorted(r.partition_key for r in result.run_requests if r.partition_key)
     assert partition_keys == ["events/a.csv", "users.csv"]
     assert [r.job_name for r in result.run_requests][-1] == "build_marts"
-    added = {(r.partitions_def_name, tuple(r.partition_keys)) for r in result.dynamic_partitions_requests}
+    added = {
+        (r.partitions_def_name, tuple(r.partition_keys)) for r in result.dynamic_partitions_requests
+    }
     assert added == {("events_files", ("events/a.csv",)), ("users_files", ("users.csv",))}
 
     cursor = result.cursor

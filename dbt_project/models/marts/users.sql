@@ -28,6 +28,10 @@ billing as (
     select * from {{ ref('int_users_billing_summarised') }}
 ),
 
+surveys as (
+    select * from {{ ref('int_users_surveys_latest') }}
+),
+
 known_users as (
     select user_id from activity
     union
@@ -63,12 +67,16 @@ joined as (
         coalesce(messaging.has_complained, false) as has_complained,
         coalesce(billing.payment_failures, 0) as payment_failures,
         billing.last_payment_failed_at,
-        billing.cancelled_at
+        billing.cancelled_at,
+        surveys.latest_survey_reason,
+        surveys.latest_survey_at,
+        coalesce(surveys.survey_responses, 0) as survey_responses
     from known_users
     left join activity on known_users.user_id = activity.user_id
     left join profiles on known_users.user_id = profiles.user_id
     left join messaging on known_users.user_id = messaging.user_id
     left join billing on known_users.user_id = billing.user_id
+    left join surveys on known_users.user_id = surveys.user_id
 ),
 
 final as (
@@ -114,6 +122,9 @@ final as (
         payment_failures,
         last_payment_failed_at,
         cancelled_at,
+        latest_survey_reason,
+        latest_survey_at,
+        survey_responses,
         active_days > 0 as has_activity
     from joined
 )
