@@ -58,8 +58,8 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
             error = event.step_failure_data.error
             if error is not None:
-                message = error.message.strip().splitlines()[0]
-                return message.split("Failure: ", 1)[-1]
+                message = " ".join(error.message.split())
+                return message.split("Failure: ", 1)[-1][:600]
     return "run failed (see the run in the Dagster UI)"
 
 

@@ -1,0 +1,163 @@
+"""Speed and memory figures for winback (not a pass/fail test: machines here are noisy).
+
+    python benchmarks/bench.py                 # demo (20k users), 1M and 10M events
+    python benchmarks/bench.py --sizes 1000000 # just one size
+
+For each data set: generate it (not counted), then ingest every landing file (Dagster partition
+runs: validation, quarantine, GE batch checks), then build the marts (dbt build incl. tests) and
+publish them. Each stage runs in its own process so its peak memory (RSS of the process and of
+the dbt subprocess) is its own. Prints one table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS_PER_USER = 68  # measured: 1.38M events for 20k users, 10.3M for 150k
+
+
+def _peak_mib() -> tuple[float, float]:
+    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return self_kib / 1024, children_kib / 1024
+
+
+def stage(name: str, workdir: Path, as_of: str | None) -> dict:
+    """Run one stage in this process and return its figures."""
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    import dagster as dg
+
+    from orchestration.runner import build_marts, ingest_landing_file
+    from winback.ingest import landing_files
+    from winback.settings import load_config
+
+    config = load_config(
+        {
+            "landing_dir": str(workdir / "landing"),
+            "warehouse": str(workdir / "warehouse.duckdb"),
+            "publish_dir": str(workdir / "published"),
+            "as_of_date": as_of,
+        }
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    started = time.perf_counter()
+    rows = 0
+    if name == "ingest":
+        files = landing_files(config.landing_dir)
+        for i, rel in enumerate(files, 1):
+            outcome = ingest_landing_file(rel, config, instance)
+            if not outcome.success:
+                raise SystemExit(f"ingest failed: {rel}: {outcome.error}")
+            if rel.startswith("events/"):
+                rows += outcome.rows_read
+            print(
+                f"    [{i}/{len(files)}] {rel} {outcome.seconds:.1f}s", file=sys.stderr, flush=True
+            )
+    elif name == "marts":
+        result = build_marts(config, instance, full_refresh=True)
+        if not result.success:
+            raise SystemExit("dbt build / publish failed")
+        import duckdb
+
+        with duckdb.connect(str(config.warehouse), read_only=True) as con:
+            rows = con.execute("select count(*) from raw.events").fetchone()[0]
+    seconds = time.perf_counter() - started
+    self_mib, children_mib = _peak_mib()
+    return {
+        "stage": name,
+        "seconds": seconds,
+        "events": rows,
+        "peak_mib": self_mib,
+        "dbt_peak_mib": children_mib,
+    }
+
+
+def run_stage(name: str, workdir: Path, as_of: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--stage", name, "--workdir", str(workdir), "--as-of", as_of],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def generate(workdir: Path, users: int, events_format: str) -> tuple[int, str, float]:
+    from winback.generate import generate as gen
+
+    started = time.perf_counter()
+    summary = gen(workdir / "landing", workdir / "truth", users=users, events_format=events_format)
+    return summary.events, summary.end.isoformat(), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--sizes", default="demo,1000000,10000000", help="comma list: demo or event counts"
+    )
+    parser.add_argument("--workdir", default=str(ROOT / "bench_out"))
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    parser.add_argument("--as-of", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        print(json.dumps(stage(args.stage, Path(args.workdir), args.as_of)))
+        return
+
+    rows = []
+    for size in args.sizes.split(","):
+        workdir = Path(args.workdir) / size
+        subprocess.run(["rm", "-rf", str(workdir)], check=True)
+        workdir.mkdir(parents=True)
+        if size == "demo":
+            users, fmt = 20_000, "csv"
+        else:
+            users, fmt = max(1000, int(int(size) / EVENTS_PER_USER)), "parquet"
+        print(f"== {size}: generating {users:,} users ({fmt}) ...", flush=True)
+        events, as_of, gen_seconds = generate(workdir, users, fmt)
+        print(f"   {events:,} events generated in {gen_seconds:.1f}s", flush=True)
+        total = 0.0
+        for name in ("ingest", "marts"):
+            print(f"   {name} ...", flush=True)
+            figures = run_stage(name, workdir, as_of)
+            total += figures["seconds"]
+            figures.update(size=size, events=events)
+            rows.append(figures)
+            print(
+                f"   {name}: {figures['seconds']:.1f}s, peak {figures['peak_mib']:.0f} MiB "
+                f"(dbt {figures['dbt_peak_mib']:.0f} MiB)",
+                flush=True,
+            )
+        rows.append(
+            {
+                "size": size,
+                "stage": "total",
+                "seconds": total,
+                "events": events,
+                "peak_mib": max(r["peak_mib"] for r in rows if r["size"] == size),
+                "dbt_peak_mib": max(r["dbt_peak_mib"] for r in rows if r["size"] == size),
+            }
+        )
+
+    print()
+    print(
+        f"{'data set':<10} {'stage':<8} {'events':>12} {'seconds':>8} {'events/s':>11} {'peak MiB':>9} {'dbt MiB':>8}"
+    )
+    for r in rows:
+        rate = r["events"] / r["seconds"] if r["seconds"] else 0
+        print(
+            f"{r['size']:<10} {r['stage']:<8} {r['events']:>12,} {r['seconds']:>8.1f} {rate:>11,.0f} "
+            f"{r['peak_mib']:>9.0f} {r['dbt_peak_mib']:>8.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
