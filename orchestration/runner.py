@@ -2,7 +2,11 @@
 partition run, then one run of the dbt models and the publication. Every run is recorded in
 the Dagster instance (DAGSTER_HOME), so it shows in the UI like one launched from there."""
 
+import contextlib
 import datetime as dt
+import io
+import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +23,27 @@ from winback.ingest import RAW_SCHEMA, landing_files
 from winback.settings import WinbackConfig
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+DBT_LINES_WORTH_SHOWING = re.compile(r"OK created|ERROR|FAIL|WARN|Done\. PASS")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _DbtLineFilter(io.TextIOBase):
+    """dagster-dbt echoes every dbt log line to stdout; on the command line show only the
+    models built, the failures and the final count."""
+
+    def __init__(self, emit: Callable[[str], None]):
+        self.emit, self.buffer = emit, ""
+        self.target = sys.stdout  # where emit's own prints must go, not back into this filter
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            line = ANSI.sub("", line).strip()
+            if DBT_LINES_WORTH_SHOWING.search(line):
+                with contextlib.redirect_stdout(self.target):
+                    self.emit("    dbt: " + line)
+        return len(text)
 
 
 @dataclass
@@ -156,7 +181,8 @@ def run_pipeline(
 
     progress("Building the marts with dbt and publishing them ...")
     started = time.perf_counter()
-    result = build_marts(config, instance, full_refresh=full_refresh)
+    with contextlib.redirect_stdout(_DbtLineFilter(progress)):
+        result = build_marts(config, instance, full_refresh=full_refresh)
     summary.marts_seconds = time.perf_counter() - started
     summary.marts_success = result.success
     if not result.success:
