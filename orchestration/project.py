@@ -10,13 +10,6 @@ from dagster_dbt import DbtProject
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
 
-@cache
-def winback_dbt_project() -> DbtProject:
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    project.prepare_if_dev()
-    return project
-
-
 def use_this_environments_dbt() -> str:
     """Put this Python environment's bin folder first on PATH, so `dbt` (used by dagster-dbt's
     preparer and resource) is the one installed beside winback, activated or not."""
@@ -24,6 +17,14 @@ def use_this_environments_dbt() -> str:
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     return str(Path(bin_dir) / "dbt")
+
+
+@cache
+def winback_dbt_project() -> DbtProject:
+    use_this_environments_dbt()  # prepare_if_dev (under `dagster dev`) runs dbt from PATH
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project.prepare_if_dev()
+    return project
 
 
 def _newest_source_mtime() -> float:

@@ -117,3 +117,27 @@ def test_sensor_registers_new_files_once(tmp_path):
     )
     assert isinstance(again, dg.SkipReason)
     assert changed_files(landing, json.loads(cursor)) == {}
+
+
+def test_code_location_loads_like_under_dagster_dev(tmp_path):
+    """`make ui` loads workspace.yaml in a fresh process, with dagster-dbt's dev preparer active
+    and without the virtualenv on PATH."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env.update(PATH="/usr/bin:/bin", DAGSTER_IS_DEV_CLI="1", DAGSTER_HOME=str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Validation successful" in result.stdout + result.stderr
