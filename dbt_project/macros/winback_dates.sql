@@ -4,7 +4,7 @@
     {%- if var('as_of_date') -%}
         cast('{{ var("as_of_date") }}' as date)
     {%- else -%}
-        (select max(cast(occurred_at as date)) from {{ ref('stg_landing__events') }})
+        (select max(event_date) from {{ ref('stg_landing__events') }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -36,7 +36,7 @@ known_users as (
     select user_id from activity
     union
     select user_id from profiles
-    where cast(signup_at as date) <= {{ as_of_date() }}
+    where {{ local_date('signup_at') }} <= {{ as_of_date() }}
 ),
 
 joined as (
@@ -85,9 +85,9 @@ final as (
         {{ as_of_date() }} as as_of_date,
         signup_at,
         signup_source,
-        cast(signup_at as date) as signup_date,
-        cast({{ dbt.date_trunc('week', 'signup_at') }} as date) as signup_week,
-        cast({{ dbt.date_trunc('month', 'signup_at') }} as date) as signup_month,
+        {{ local_date('signup_at') }} as signup_date,
+        {{ period_start('week', local_date('signup_at')) }} as signup_week,
+        {{ period_start('month', local_date('signup_at')) }} as signup_month,
         first_active_date,
         last_active_date,
         {{ dbt.datediff('last_active_date', as_of_date(), 'day') }} as days_since_last_active,

@@ -6,7 +6,7 @@ renamed as (
     select
         user_id,
         occurred_at,
-        cast(occurred_at as date) as billing_date,
+        {{ local_date("occurred_at") }} as billing_date,
         billing_event,
         amount,
         plan,

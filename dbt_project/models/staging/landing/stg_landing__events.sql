@@ -8,7 +8,7 @@ renamed as (
         user_id,
         event_name,
         occurred_at,
-        cast(occurred_at as date) as event_date,
+        {{ local_date("occurred_at") }} as event_date,
         properties,
         revenue,
         platform,

@@ -10,7 +10,7 @@ renamed as (
         channel,
         message_event,
         occurred_at,
-        cast(occurred_at as date) as message_event_date,
+        {{ local_date("occurred_at") }} as message_event_date,
         _source_file as source_file,
         _source_row as source_row
     from source

@@ -6,7 +6,7 @@ renamed as (
     select
         user_id,
         submitted_at,
-        cast(submitted_at as date) as submitted_date,
+        {{ local_date("submitted_at") }} as submitted_date,
         reason_code,
         comment,
         _source_file as source_file,

@@ -1,0 +1,145 @@
+{#- Every engagement setting in one place: its default, and the presets that reproduce the
+    analytics tools people compare winback with (docs/metrics.md says where each comes from).
+
+    Resolution: an explicit dbt var (--vars '{week_start: sunday}') wins, else the preset chosen
+    with the `preset` var, else the default. -#}
+
+{% macro winback_setting_defaults() %}
+    {{ return({
+        'reporting_timezone': 'UTC',
+        'week_start': 'monday',
+        'activity_events': none,
+        'retention_start_events': none,
+        'retention_return_events': none,
+        'lifecycle_new_basis': 'signup',
+        'retention_cohort_type': 'first_time',
+        'report_start_date': none,
+        'mau_window_days': 30,
+        'retention_max_days': 30,
+        'retention_max_weeks': 12,
+        'retention_max_months': 6,
+        'at_risk_after_days': 7,
+        'dormant_after_days': 28,
+        'churned_after_days': 60,
+    }) }}
+{% endmacro %}
+
+{% macro winback_presets() %}
+    {{ return({
+        'posthog': {
+            'week_start': 'sunday',
+            'lifecycle_new_basis': 'signup',
+            'retention_cohort_type': 'recurring',
+            'mau_window_days': 30,
+        },
+        'amplitude': {
+            'week_start': 'sunday',
+            'lifecycle_new_basis': 'first_event',
+            'retention_cohort_type': 'first_time',
+            'mau_window_days': 28,
+        },
+        'mixpanel': {
+            'week_start': 'monday',
+            'lifecycle_new_basis': 'first_event',
+            'retention_cohort_type': 'first_time',
+            'mau_window_days': 28,
+        },
+    }) }}
+{% endmacro %}
+
+{% macro setting(name) %}
+    {%- set defaults = winback_setting_defaults() -%}
+    {%- if name not in defaults -%}
+        {{ exceptions.raise_compiler_error("unknown winback setting '" ~ name ~ "'") }}
+    {%- endif -%}
+    {%- set explicit = var(name, none) -%}
+    {%- if explicit is not none -%}
+        {{ return(explicit) }}
+    {%- endif -%}
+    {%- set preset_name = var('preset', none) -%}
+    {%- if preset_name -%}
+        {%- set presets = winback_presets() -%}
+        {%- if preset_name not in presets -%}
+            {{ exceptions.raise_compiler_error("unknown preset '" ~ preset_name ~ "': use one of " ~ presets.keys() | list | join(', ')) }}
+        {%- endif -%}
+        {%- if name in presets[preset_name] -%}
+            {{ return(presets[preset_name][name]) }}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(defaults[name]) }}
+{% endmacro %}
+
+{#- The local calendar date of a UTC timestamp in the reporting timezone (DST included). -#}
+{% macro local_date(utc_timestamp) -%}
+    {{ return(adapter.dispatch('local_date', 'winback')(utc_timestamp)) }}
+{%- endmacro %}
+
+{% macro default__local_date(utc_timestamp) -%}
+    cast(({{ utc_timestamp }} at time zone 'UTC') at time zone '{{ setting("reporting_timezone") }}' as date)
+{%- endmacro %}
+
+{% macro duckdb__local_date(utc_timestamp) -%}
+    {%- if setting('reporting_timezone') | upper == 'UTC' -%}
+        cast({{ utc_timestamp }} as date)
+    {%- else -%}
+        cast(timezone('{{ setting("reporting_timezone") }}', cast({{ utc_timestamp }} as timestamptz)) as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The first day of the period (day, week, month) containing a date, honouring week_start. -#}
+{% macro period_start(period, date_sql) -%}
+    {%- if period == 'day' -%}
+        cast({{ date_sql }} as date)
+    {%- elif period == 'week' and setting('week_start') == 'sunday' -%}
+        cast({{ dbt.dateadd('day', -1, dbt.date_trunc('week', dbt.dateadd('day', 1, date_sql))) }} as date)
+    {%- elif period == 'week' -%}
+        cast({{ dbt.date_trunc('week', date_sql) }} as date)
+    {%- elif period == 'month' -%}
+        cast({{ dbt.date_trunc('month', date_sql) }} as date)
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("period must be day, week or month, not " ~ period) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whole periods from one period start to another. -#}
+{% macro periods_between(period, from_sql, to_sql) -%}
+    {%- if period == 'week' -%}
+        cast({{ dbt.datediff(from_sql, to_sql, 'day') }} / 7 as integer)
+    {%- else -%}
+        {{ dbt.datediff(from_sql, to_sql, period) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- An SQL predicate: the event name is in the setting's event list (true when the list is empty). -#}
+{% macro event_in_setting(name_sql, setting_name) -%}
+    {%- set events = setting(setting_name) -%}
+    {%- if events -%}
+        {{ name_sql }} in {{ sql_list(events) }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A date n periods after another (n may be negative). -#}
+{% macro period_add(period, n, date_sql) -%}
+    {%- if period == 'week' and n is string -%}
+        cast({{ dbt.dateadd('day', '7 * (' ~ n ~ ')', date_sql) }} as date)
+    {%- elif period == 'week' -%}
+        cast({{ dbt.dateadd('day', 7 * n, date_sql) }} as date)
+    {%- else -%}
+        cast({{ dbt.dateadd(period, n, date_sql) }} as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The value of `value_sql` on the row with the smallest `order_sql` in a group. -#}
+{% macro first_value_by(value_sql, order_sql) -%}
+    {{ return(adapter.dispatch('first_value_by', 'winback')(value_sql, order_sql)) }}
+{%- endmacro %}
+
+{% macro default__first_value_by(value_sql, order_sql) -%}
+    (array_agg({{ value_sql }} order by {{ order_sql }}))[1]
+{%- endmacro %}
+
+{% macro duckdb__first_value_by(value_sql, order_sql) -%}
+    arg_min({{ value_sql }}, {{ order_sql }})
+{%- endmacro %}
