@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from orchestration.charts import mart_metadata
 from orchestration.project import winback_project
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.ingest import RAW_SCHEMA, ensure_raw_tables
@@ -33,6 +34,11 @@ class DbtBuildConfig(dg.Config):
     touched by files ingested since the last build, else the dbt lookback."""
     full_refresh: bool = False
     """Rebuild incremental models from scratch."""
+    preset: str | None = None
+    """Engagement settings preset: posthog, amplitude or mixpanel (docs/metrics.md)."""
+    settings: dict[str, Any] = {}
+    """Any dbt var by name, e.g. {"week_start": "sunday", "mau_window_days": 28}; wins over
+    the preset. The list and defaults: dbt_project/dbt_project.yml."""
 
 
 class WinbackDbtTranslator(DagsterDbtTranslator):
@@ -47,8 +53,15 @@ class WinbackDbtTranslator(DagsterDbtTranslator):
         return spec
 
 
-def dbt_vars(as_of_date: str | None, start_date: str | None) -> dict[str, str]:
-    variables = {}
+def dbt_vars(
+    as_of_date: str | None,
+    start_date: str | None,
+    preset: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    variables: dict[str, Any] = dict(settings or {})
+    if preset:
+        variables["preset"] = preset
     if as_of_date:
         variables["as_of_date"] = as_of_date
     if start_date:
@@ -56,7 +69,7 @@ def dbt_vars(as_of_date: str | None, start_date: str | None) -> dict[str, str]:
     return variables
 
 
-def dbt_build_args(variables: Mapping[str, str], full_refresh: bool) -> list[str]:
+def dbt_build_args(variables: Mapping[str, Any], full_refresh: bool) -> list[str]:
     args = ["build"]
     if variables:
         args += ["--vars", json.dumps(dict(variables), sort_keys=True)]
@@ -103,18 +116,33 @@ def winback_dbt_models(
         pending_start, watermark = pending_rebuild_start(con)
     as_of = config.as_of_date or (settings.as_of_date.isoformat() if settings.as_of_date else None)
     start = config.start_date or pending_start
-    variables = dbt_vars(as_of, start)
+    variables = dbt_vars(as_of, start, config.preset, config.settings)
     context.log.info(
         f"dbt build with as_of_date={as_of or 'latest event date'}, "
-        f"incremental start={start or 'lookback from the last built day'}"
+        f"incremental start={start or 'lookback from the last built day'}, "
+        f"preset={config.preset or 'none'}, settings={config.settings or 'defaults'}"
         + (", full refresh" if config.full_refresh else "")
     )
     os.environ.update(dbt_environment(warehouse.path))
-    yield from dbt.cli(
+    # dbt holds the warehouse (one writer) until it ends, so the marts' row counts and charts
+    # are added afterwards: events are collected, then sent in dbt's (topological) order.
+    invocation = dbt.cli(
         dbt_build_args(variables, config.full_refresh), context=context, target_path=DBT_TARGET_DIR
-    ).stream()
+    )
+    events = list(invocation.stream())
     with warehouse.get_connection() as con:
         mark_built(con, watermark)
+        events = [_with_mart_metadata(context, con, event) for event in events]
+    yield from events
+
+
+def _with_mart_metadata(context: dg.AssetExecutionContext, con, event):
+    if not isinstance(event, dg.Output):
+        return event
+    key = context.asset_key_for_output(event.output_name)
+    if key.path[0] != "marts":
+        return event
+    return event.with_metadata({**event.metadata, **mart_metadata(con, key.path[-1])})
 
 
 def mart_asset_keys(model_names: Sequence[str] | None = None) -> list[dg.AssetKey]:

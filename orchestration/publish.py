@@ -4,9 +4,7 @@ warehouse's write lock. Parquet is there for readers with an older DuckDB (a fil
 DuckDB 2.0 cannot be opened by 1.x) and for tools that do not speak DuckDB at all.
 """
 
-import base64
 import datetime as dt
-import io
 import json
 import os
 import shutil
@@ -76,35 +74,6 @@ def publish_marts(con: duckdb.DuckDBPyConnection, publish_dir: Path, run_id: str
     return manifest
 
 
-def activity_chart(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Daily active users and signups as a PNG, base64, for the asset's metadata."""
-    if "daily_activity" not in mart_tables(con):
-        return None
-    frame = con.execute(
-        f"select activity_date, active_users, core_active_users, signups "
-        f"from {MARTS_SCHEMA}.daily_activity order by activity_date"
-    ).df()
-    if frame.empty:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=90)
-    ax.plot(frame["activity_date"], frame["active_users"], label="daily active users")
-    ax.plot(frame["activity_date"], frame["core_active_users"], label="core-active users")
-    ax.bar(frame["activity_date"], frame["signups"], label="signups", color="#bbb")
-    ax.set_title("Daily activity (UTC days)")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 @dg.asset(
     key=["published", "bi_marts"],
     deps=mart_asset_keys(),
@@ -118,7 +87,6 @@ def published_marts(
     settings = winback.config()
     with warehouse.get_connection() as con:
         manifest = publish_marts(con, settings.publish_dir, context.run_id)
-        chart = activity_chart(con)
     rows = "\n".join(f"| {t} | {n:,} |" for t, n in manifest["tables"].items())
     context.log.info(f"Published {len(manifest['tables'])} marts to {settings.publish_dir}")
     metadata = {
@@ -127,10 +95,6 @@ def published_marts(
         "tables": dg.MetadataValue.md("| table | rows |\n|---|---|\n" + rows),
         "table_count": len(manifest["tables"]),
     }
-    if chart:
-        metadata["daily_activity"] = dg.MetadataValue.md(
-            f"![daily activity](data:image/png;base64,{chart})"
-        )
     return dg.MaterializeResult(metadata=metadata)
 
 

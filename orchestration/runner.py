@@ -135,11 +135,15 @@ def build_marts(
     instance: dg.DagsterInstance,
     full_refresh: bool = False,
     start_date: dt.date | None = None,
+    preset: str | None = None,
+    settings: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     from orchestration.dbt import winback_dbt_models
     from orchestration.publish import published_marts
 
-    dbt_config = {"full_refresh": full_refresh}
+    dbt_config = {"full_refresh": full_refresh, "settings": settings or {}}
+    if preset:
+        dbt_config["preset"] = preset
     if config.as_of_date:
         dbt_config["as_of_date"] = config.as_of_date.isoformat()
     if start_date:
@@ -158,6 +162,8 @@ def run_pipeline(
     instance: dg.DagsterInstance | None = None,
     full_refresh: bool = False,
     progress: Callable[[str], None] = print,
+    preset: str | None = None,
+    settings: dict | None = None,
 ) -> PipelineSummary:
     ensure_manifest()
     instance = instance or dg.DagsterInstance.get()
@@ -182,7 +188,9 @@ def run_pipeline(
     progress("Building the marts with dbt and publishing them ...")
     started = time.perf_counter()
     with contextlib.redirect_stdout(_DbtLineFilter(progress)):
-        result = build_marts(config, instance, full_refresh=full_refresh)
+        result = build_marts(
+            config, instance, full_refresh=full_refresh, preset=preset, settings=settings
+        )
     summary.marts_seconds = time.perf_counter() - started
     summary.marts_success = result.success
     if not result.success:

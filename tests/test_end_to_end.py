@@ -71,7 +71,16 @@ def snapshot(run) -> dict[str, list]:
 def test_every_asset_materializes_and_is_published(run):
     summary = run["summary"]
     assert summary.marts_success, summary.errors
-    assert set(summary.published) == {"daily_activity", "user_activity_daily", "users"}
+    assert set(summary.published) == {
+        "active_users_daily",
+        "cohort_retention",
+        "daily_activity",
+        "lifecycle",
+        "user_activity_daily",
+        "user_daily_engagement",
+        "user_state_transitions",
+        "users",
+    }
     published = run["config"].publish_dir
     assert (published / "winback.duckdb").exists()
     for table in summary.published:
@@ -88,6 +97,17 @@ def test_counts_reconcile_per_file_and_in_asset_metadata(run):
     loaded = query(run, "select _source_file, count(*) as n from raw.events group by 1")
     merged = loaded.merge(log, left_on="_source_file", right_on="source_file")
     assert (merged.n == merged.rows_loaded).all()
+
+    for mart, chart in (
+        ("cohort_retention", "retention_heatmap"),
+        ("lifecycle", "lifecycle_chart"),
+    ):
+        materialization = run["instance"].get_latest_materialization_event(
+            dg.AssetKey(["marts", mart])
+        )
+        mart_metadata = materialization.asset_materialization.metadata
+        assert mart_metadata["dagster/row_count"].value == run["summary"].published[mart] > 0
+        assert mart_metadata[chart].value.startswith("![")
 
     event = run["instance"].get_latest_materialization_event(dg.AssetKey(["raw", "events"]))
     metadata = event.asset_materialization.metadata

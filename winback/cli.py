@@ -74,7 +74,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     summary = run_pipeline(
-        config, full_refresh=args.full_refresh, progress=lambda m: print(m, flush=True)
+        config,
+        full_refresh=args.full_refresh,
+        progress=lambda m: print(m, flush=True),
+        preset=args.preset,
+        settings=parse_settings(args.set),
     )
     totals = summary.totals()
     print()
@@ -95,6 +99,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  ERROR: {error}")
     print(f"  total time {time.perf_counter() - started:.1f}s")
     return 0 if summary.success else 1
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """`--set week_start=sunday --set core_events='["a","b"]'`: values are YAML (numbers, lists)."""
+    import yaml
+
+    settings = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--set takes name=value, got {pair!r}")
+        settings[name.strip()] = yaml.safe_load(value)
+    return settings
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -135,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="ingest the landing folder and build and publish the marts")
     _path_options(run, "landing_dir", "warehouse", "publish_dir", "earliest_date", "as_of_date")
     run.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    run.add_argument(
+        "--preset",
+        choices=["posthog", "amplitude", "mixpanel"],
+        help="engagement settings that reproduce this tool (docs/metrics.md)",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a dbt setting, e.g. --set week_start=sunday --set mau_window_days=28 (repeatable; "
+        "wins over the preset; list in dbt_project/dbt_project.yml)",
+    )
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="what the warehouse holds")
