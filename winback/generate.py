@@ -24,10 +24,8 @@ reads the truth folder.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +34,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from winback.contract import SURVEY_REASONS
+from winback.contract import MESSAGE_EVENTS, SURVEY_REASONS
 
 # ---------------------------------------------------------------------------------------------
 # Vocabulary
@@ -109,16 +107,7 @@ DIRTY_RULES = {
 BAD_TIMESTAMPS = ("not-a-date", "2025-13-45T99:00", "31/02/2025 25:61", "tomorrow")
 BAD_PROPERTIES = ("{oops", '{"session":12', "session=12;source=web", "[1,2]")
 
-MESSAGE_EVENT_NAMES = (
-    "sent",
-    "delivered",
-    "open",
-    "click",
-    "bounce_hard",
-    "bounce_soft",
-    "unsubscribe",
-    "complaint",
-)
+MESSAGE_EVENT_NAMES = MESSAGE_EVENTS  # the codes below index this tuple
 SENT, DELIVERED, OPEN, CLICK, BOUNCE_HARD, BOUNCE_SOFT, UNSUBSCRIBE, COMPLAINT = range(8)
 
 BILLING_EVENT_NAMES = ("payment_succeeded", "payment_failed", "plan_changed", "cancelled")
@@ -1203,35 +1192,12 @@ def generate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m winback.generate", description="Generate seeded demo data for winback."
-    )
-    parser.add_argument("--landing-dir", type=Path, default=Path("data/landing"))
-    parser.add_argument("--truth-dir", type=Path, default=Path("data/ground_truth"))
-    parser.add_argument("--users", type=int, default=20_000)
-    parser.add_argument("--days", type=int, default=180)
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2025, 11, 3))
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--dirty-share", type=float, default=0.005)
-    parser.add_argument("--events-format", choices=sorted(EXTENSIONS), default="csv")
-    args = parser.parse_args(argv)
-    began = time.perf_counter()
-    summary = generate(
-        args.landing_dir,
-        args.truth_dir,
-        users=args.users,
-        days=args.days,
-        start=args.start,
-        seed=args.seed,
-        dirty_share=args.dirty_share,
-        events_format=args.events_format,
-        progress=print,
-    )
-    print(
-        f"wrote {len(summary.files)} files to {args.landing_dir} "
-        f"({summary.start} to {summary.end}) in {time.perf_counter() - began:.1f} s"
-    )
-    return 0
+    """`python -m winback.generate ...` is `winback generate ...` (one set of options)."""
+    import sys
+
+    from winback.cli import main as cli_main
+
+    return cli_main(["generate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
