@@ -1,7 +1,8 @@
-{#- The platform of each user's first event that has one (a stable per-user dimension). -#}
+{#- The platform of each user's first event that has one (a stable per-user dimension).
+    Cross-file duplicates cannot change it, so this reads staging. -#}
 with events as (
     select user_id, platform, occurred_at, event_id
-    from {{ ref('int_events_deduplicated') }}
+    from {{ ref('stg_landing__events') }}
     where platform is not null and event_date <= {{ as_of_date() }}
 ),
 

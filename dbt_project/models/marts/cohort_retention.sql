@@ -116,21 +116,55 @@ returned_on_{{ period }} as (
         and returns.period_start <= {{ period_add(period, max_periods[period], 'cohorts.cohort_period') }}
 ),
 
-cells_{{ period }} as (
+{#- A user is in a cohort once, and has one value per dimension, so plain counts are distinct
+    counts. "On or after" N = users whose last return is at N or later: a histogram of the last
+    return period, summed from N up. -#}
+sizes_{{ period }} as (
+    select cohorts.cohort_period, dims.dimension, dims.dimension_value, count(*) as cohort_size
+    from reported_cohorts_{{ period }} as cohorts
+    inner join user_dimensions as dims on cohorts.user_id = dims.user_id
+    group by cohorts.cohort_period, dims.dimension, dims.dimension_value
+),
+
+last_returns_{{ period }} as (
     select
         cohorts.cohort_period,
         dims.dimension,
         dims.dimension_value,
-        numbers.period_number,
-        count(distinct cohorts.user_id) as cohort_size,
-        count(distinct case when cohorts.last_return_number >= numbers.period_number
-            then cohorts.user_id end) as retained_users_on_or_after
+        least(cohorts.last_return_number, {{ max_periods[period] }}) as last_return_number,
+        count(*) as users
     from reported_cohorts_{{ period }} as cohorts
     inner join user_dimensions as dims on cohorts.user_id = dims.user_id
+    group by 1, 2, 3, 4
+),
+
+cells_{{ period }} as (
+    select
+        sizes.cohort_period,
+        sizes.dimension,
+        sizes.dimension_value,
+        numbers.period_number,
+        sizes.cohort_size
+    from sizes_{{ period }} as sizes
     inner join numbers
         on numbers.period_number <= {{ max_periods[period] }}
-        and {{ period_add(period, 'numbers.period_number', 'cohorts.cohort_period') }} <= {{ as_of_period }}
-    group by cohorts.cohort_period, dims.dimension, dims.dimension_value, numbers.period_number
+        and {{ period_add(period, 'numbers.period_number', 'sizes.cohort_period') }} <= {{ as_of_period }}
+),
+
+on_or_after_{{ period }} as (
+    select
+        cells.cohort_period,
+        cells.dimension,
+        cells.dimension_value,
+        cells.period_number,
+        sum(last_returns.users) as retained_users_on_or_after
+    from cells_{{ period }} as cells
+    inner join last_returns_{{ period }} as last_returns
+        on cells.cohort_period = last_returns.cohort_period
+        and cells.dimension = last_returns.dimension
+        and cells.dimension_value = last_returns.dimension_value
+        and last_returns.last_return_number >= cells.period_number
+    group by 1, 2, 3, 4
 ),
 
 on_counts_{{ period }} as (
@@ -139,10 +173,10 @@ on_counts_{{ period }} as (
         dims.dimension,
         dims.dimension_value,
         returned.period_number,
-        count(distinct returned.user_id) as retained_users_on
+        count(*) as retained_users_on
     from returned_on_{{ period }} as returned
     inner join user_dimensions as dims on returned.user_id = dims.user_id
-    group by returned.cohort_period, dims.dimension, dims.dimension_value, returned.period_number
+    group by 1, 2, 3, 4
 ),
 
 retention_{{ period }} as (
@@ -159,7 +193,7 @@ retention_{{ period }} as (
         end as retained_users_on,
         case
             when cells.period_number = 0 then cells.cohort_size
-            else cells.retained_users_on_or_after
+            else coalesce(on_or_after.retained_users_on_or_after, 0)
         end as retained_users_on_or_after
     from cells_{{ period }} as cells
     left join on_counts_{{ period }} as on_counts
@@ -167,6 +201,11 @@ retention_{{ period }} as (
         and cells.dimension = on_counts.dimension
         and cells.dimension_value = on_counts.dimension_value
         and cells.period_number = on_counts.period_number
+    left join on_or_after_{{ period }} as on_or_after
+        on cells.cohort_period = on_or_after.cohort_period
+        and cells.dimension = on_or_after.dimension
+        and cells.dimension_value = on_or_after.dimension_value
+        and cells.period_number = on_or_after.period_number
 ),
 {%- endfor %}
 
