@@ -174,9 +174,10 @@ def _rule_condition(rule_name: str, c: Column, v: ValidationSettings) -> str:
 
 @dataclass(frozen=True)
 class CompiledFile:
-    checked_sql: str  # every row: _row, typed columns, _rule, _column, _value
-    source_sql: str  # the file as read, with _row, for the quarantine's original_row
+    checked_sql: str  # every row: _row, the typed columns, _rule (the first rule it fails)
+    source_sql: str  # the file as read, with _row, for the quarantine's value and original_row
     present: list[str]
+    file_column: dict[str, str]  # contract column -> the file's own column name
 
 
 def compile_file(
@@ -204,21 +205,25 @@ def compile_file(
             select.append(f"null::{SQL_TYPES[c.type]} as {_q(c.name)}")
 
     rules = row_rules(kind, set(present))
+    rule_case = "null"
     if rules:
         whens = [(_rule_condition(r.name, kind.column(r.column), v), r) for r in rules]
         rule_case = "case " + " ".join(f"when {cond} then {_lit(r.name)}" for cond, r in whens)
         rule_case += " end"
-        col_case = "case " + " ".join(f"when {cond} then {_lit(r.column)}" for cond, r in whens)
-        col_case += " end"
-    else:
-        rule_case = col_case = "null"
 
+    # the raw copies are only for the rules: what is kept per row is typed, plus the rule
+    kept = ", ".join(["_row", *(_q(c.name) for c in kind.columns)])
     checked = f"""
         with src as ({source}),
         typed as (select {", ".join(select)} from src)
-        select *, {rule_case} as _rule, {col_case} as _column from typed
+        select {kept}, {rule_case} as _rule from typed
     """
-    return CompiledFile(checked_sql=checked, source_sql=source, present=present)
+    return CompiledFile(
+        checked_sql=checked,
+        source_sql=source,
+        present=present,
+        file_column={name: by_lower[name] for name in present},
+    )
 
 
 def _dedupe_key_sql(kind: FileKind, present: list[str]) -> str:
@@ -362,8 +367,8 @@ def _load(con, kind: FileKind, compiled: CompiledFile, result: IngestResult, lim
         if con.execute("select count(*) from _checked where _rule is not null").fetchone()[0]:
             con.execute(
                 f"""insert into {RAW_SCHEMA}.quarantine
-                select {_lit(kind.name)}, {_lit(src_file)}, c._row, c._rule, c._column,
-                       {_value_case(compiled.present)}, r.description, to_json(s)::varchar
+                select {_lit(kind.name)}, {_lit(src_file)}, c._row, c._rule, r.column_name,
+                       {_value_case(compiled.file_column)}, r.description, to_json(s)::varchar
                 from _checked c
                 join ({_rule_descriptions(kind, compiled.present)}) r on r.rule = c._rule
                 join ({compiled.source_sql}) s on s._row = c._row
@@ -404,18 +409,21 @@ def _count(con, kind: FileKind, result: IngestResult, limit: int) -> None:
     ]
 
 
-def _value_case(present: list[str]) -> str:
+def _value_case(file_column: dict[str, str]) -> str:
+    """The failing value, as the file had it (from the re-read source row `s`)."""
     whens = " ".join(
-        f"when c._column = {_lit(n)} then c.{_q(n + '__raw')}::varchar" for n in present
+        f"when r.column_name = {_lit(name)} then s.{_q(column)}::varchar"
+        for name, column in file_column.items()
     )
     return f"case {whens} end" if whens else "null"
 
 
 def _rule_descriptions(kind: FileKind, present: list[str]) -> str:
     rows = ", ".join(
-        f"({_lit(r.name)}, {_lit(r.description)})" for r in row_rules(kind, set(present))
+        f"({_lit(r.name)}, {_lit(r.column)}, {_lit(r.description)})"
+        for r in row_rules(kind, set(present))
     )
-    return f"select * from (values {rows}) t(rule, description)"
+    return f"select * from (values {rows}) t(rule, column_name, description)"
 
 
 def landing_files(landing_dir: Path) -> list[str]:
