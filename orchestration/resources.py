@@ -53,6 +53,7 @@ class WarehouseResource(DuckDBResource):
         con = duckdb.connect(str(self.path), config=self.connection_config)
         try:
             con.execute("set TimeZone = 'UTC'")
+            con.execute("set enable_progress_bar = false")  # it would interleave with run logs
             yield con
         finally:
             con.close()

@@ -292,3 +292,37 @@ def test_events_after_the_as_of_date_stay_raw_but_out_of_the_marts(run):
         ] == pd.Timestamp(AS_OF)
     finally:
         late.unlink()
+
+
+def test_a_historical_export_from_1997_builds_as_of_its_own_dates(tmp_path):
+    """No wall clock in the marts: the as-of date defaults to the latest event (1997)."""
+    landing = tmp_path / "landing"
+    (landing / "events").mkdir(parents=True)
+    (landing / "events" / "export_1997.csv").write_text(
+        "user_id,event_name,occurred_at,revenue\n"
+        "u1,login,1997-03-01T10:00:00Z,\n"
+        "u1,purchase,1997-03-03T10:00:00Z,19.90\n"
+        "u2,login,1997-03-03T11:00:00Z,\n"
+        "u3,login,1989-12-31T11:00:00Z,\n"
+    )
+    config = load_config(
+        {
+            "landing_dir": str(landing),
+            "warehouse": str(tmp_path / "warehouse.duckdb"),
+            "publish_dir": str(tmp_path / "published"),
+        }
+    )
+    summary = run_pipeline(config, instance=dg.DagsterInstance.ephemeral(), progress=lambda m: None)
+    assert summary.success, summary.errors
+    assert summary.totals()["rows_quarantined"] == 1  # before the earliest date (1990-01-01)
+    with duckdb.connect(str(config.warehouse), read_only=True) as con:
+        assert con.execute(
+            "select activity_date, active_users, cast(revenue as double) from marts.daily_activity order by 1"
+        ).fetchall() == [
+            (dt.date(1997, 3, 1), 1, 0),
+            (dt.date(1997, 3, 2), 0, 0),
+            (dt.date(1997, 3, 3), 2, pytest.approx(19.9)),
+        ]
+        assert con.execute(
+            "select distinct as_of_date, count(*) from marts.users group by 1"
+        ).fetchall() == [(dt.date(1997, 3, 3), 2)]

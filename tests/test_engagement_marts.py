@@ -369,6 +369,8 @@ def test_per_user_per_day_rows_are_point_in_time(warehouse, tmp_path, defaults):
     )
     assert rows(earlier, query) == rows(defaults, query)
     assert len(rows(earlier, query)) > 100
-    assert rows(earlier, "select max(activity_date) from marts.user_daily_engagement") == [("2025-02-10",)]
+    assert rows(earlier, "select max(activity_date) from marts.user_daily_engagement") == [
+        ("2025-02-10",)
+    ]
     users = "select user_id, state from marts.user_daily_engagement where activity_date = '2025-02-10' order by 1"
     assert rows(earlier, users) == rows(defaults, users)
