@@ -81,9 +81,11 @@ def dbt_build_args(variables: Mapping[str, Any], full_refresh: bool) -> list[str
 def pending_rebuild_start(con) -> tuple[str | None, Any]:
     """The earliest day touched by files ingested since the last build, and the ingestion time
     up to which that answer holds (so files landing during the build stay pending)."""
+    # ingest_log holds UTC dates; a local day (reporting_timezone) can start up to a day
+    # earlier, so the window opens one day before the earliest UTC day touched
     row = con.execute(
-        f"select min(affected_from), max(ingested_at) from {RAW_SCHEMA}.ingest_log "
-        "where needs_build"
+        f"select cast(min(affected_from) - interval 1 day as date), max(ingested_at) "
+        f"from {RAW_SCHEMA}.ingest_log where needs_build"
     ).fetchone()
     start, watermark = row
     return (start.isoformat() if start else None), watermark

@@ -147,3 +147,22 @@ def test_code_location_loads_like_under_dagster_dev(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_incremental_window_opens_a_day_before_the_earliest_utc_day_touched():
+    import duckdb
+
+    from orchestration.dbt import mark_built, pending_rebuild_start
+    from winback.ingest import ensure_raw_tables
+
+    con = duckdb.connect()
+    ensure_raw_tables(con)
+    con.execute(
+        "insert into raw.ingest_log (kind, source_file, status, affected_from, affected_to, needs_build, ingested_at) values "
+        "('events', 'a.csv', 'loaded', date '2025-03-10', date '2025-03-12', true, timestamp '2025-03-13 01:00'), "
+        "('events', 'b.csv', 'loaded', date '2025-03-01', date '2025-03-02', false, timestamp '2025-03-03 01:00')"
+    )
+    start, watermark = pending_rebuild_start(con)
+    assert start == "2025-03-09"  # b.csv is already built; a.csv's first UTC day minus one
+    mark_built(con, watermark)
+    assert pending_rebuild_start(con)[0] is None
