@@ -81,10 +81,12 @@ def warehouse(tmp_path_factory) -> Path:
     return path
 
 
-def build(warehouse: Path, tmp_path: Path, **variables) -> duckdb.DuckDBPyConnection:
-    """Run the real `dbt build` for the marts with these vars; return a read-only connection."""
+def build(warehouse: Path | None, tmp_path: Path, **variables) -> duckdb.DuckDBPyConnection:
+    """Run the real `dbt build` for the marts with these vars; return a read-only connection.
+    With `warehouse`, start from a copy of it; with None, build again on tmp_path's."""
     path = tmp_path / "warehouse.duckdb"
-    path.write_bytes(warehouse.read_bytes())
+    if warehouse is not None:
+        path.write_bytes(warehouse.read_bytes())
     env = {**os.environ, **dbt_environment(path)}
     result = subprocess.run(
         [
@@ -374,3 +376,15 @@ def test_per_user_per_day_rows_are_point_in_time(warehouse, tmp_path, defaults):
     ]
     users = "select user_id, state from marts.user_daily_engagement where activity_date = '2025-02-10' order by 1"
     assert rows(earlier, users) == rows(defaults, users)
+
+
+def test_incremental_days_equal_a_full_build(warehouse, tmp_path, defaults):
+    """Built as of 02-10, then advanced incrementally to 03-15 from 02-08: the same table as
+    one full build as of 03-15."""
+    build(warehouse, tmp_path, as_of_date="2025-02-10").close()
+    advanced = build(None, tmp_path, start_date="2025-02-08")
+    query = "select * from marts.user_daily_engagement order by user_id, activity_date"
+    assert rows(advanced, query) == rows(defaults, query)
+    assert rows(advanced, "select max(activity_date) from marts.user_daily_engagement") == [
+        (AS_OF,)
+    ]

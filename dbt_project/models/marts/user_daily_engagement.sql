@@ -10,33 +10,66 @@
       at_risk      last active at_risk_after_days to dormant_after_days - 1 days ago
       dormant      last active dormant_after_days to churned_after_days - 1 days ago
       churned      last active churned_after_days or more days ago -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{% set start = incremental_window_start('activity_date') %}{% if start %}delete from {{ this }} where activity_date >= {{ start }} or activity_date > {{ as_of_date() }}{% endif %}",
+    )
+}}
+{#- Incremental like user_activity_daily: a run rebuilds the days from the window start. Every
+    column is a trailing window, so those days need only the activity of the `history` days
+    before them, plus each user's first active day and last active day before that (carried
+    from all history, a small aggregate). -#}
 {%- set mau = setting('mau_window_days') | int %}
+{%- set window_start = incremental_window_start('activity_date') %}
+{%- set history = [mau, 28] | max %}
+{%- set history_start = dbt.dateadd('day', -1 * history, window_start) if window_start else none %}
 {%- set at_risk = setting('at_risk_after_days') | int %}
 {%- set dormant = setting('dormant_after_days') | int %}
 {%- set churned = setting('churned_after_days') | int %}
 
-with active_days as (
+with all_active_days as (
     select * from {{ ref('int_user_active_days') }}
 ),
 
-breadth_changes as (
-    select * from {{ ref('int_user_feature_breadth_changes') }}
+active_days as (
+    select * from all_active_days
+    {%- if history_start %}
+    where activity_date >= {{ history_start }}
+    {%- endif %}
 ),
 
-first_days as (
-    select user_id, min(activity_date) as first_active_date
-    from active_days
+users as (
+    select
+        user_id,
+        min(activity_date) as first_active_date
+        {%- if history_start %},
+        max(case when activity_date < {{ history_start }} then activity_date end)
+            as last_active_before_history
+        {%- else %},
+        cast(null as date) as last_active_before_history
+        {%- endif %}
+    from all_active_days
     group by user_id
 ),
 
+breadth_changes as (
+    {{ feature_breadth_changes(history_start) }}
+),
+
 days as (
-    {{ date_spine('(select min(first_active_date) from first_days)', as_of_date()) }}
+    {%- if history_start %}
+    {{ date_spine(history_start, as_of_date()) }}
+    {%- else %}
+    {{ date_spine('(select min(first_active_date) from users)', as_of_date()) }}
+    {%- endif %}
 ),
 
 grid as (
-    select first_days.user_id, first_days.first_active_date, days.date_day as activity_date
-    from first_days
-    inner join days on days.date_day >= first_days.first_active_date
+    select users.user_id, users.first_active_date, users.last_active_before_history, days.date_day as activity_date
+    from users
+    inner join days on days.date_day >= users.first_active_date
 ),
 
 joined as (
@@ -44,6 +77,7 @@ joined as (
         grid.user_id,
         grid.activity_date,
         grid.first_active_date,
+        grid.last_active_before_history,
         active_days.user_id is not null as is_active,
         coalesce(active_days.events, 0) as events,
         coalesce(active_days.core_actions, 0) as core_actions,
@@ -77,12 +111,18 @@ windowed as (
         sum(breadth_change) over (
             partition by user_id order by activity_date rows unbounded preceding
         ) as feature_breadth_28d,
-        max(case when is_active then activity_date end) over (
-            partition by user_id order by activity_date rows unbounded preceding
+        coalesce(
+            max(case when is_active then activity_date end) over (
+                partition by user_id order by activity_date rows unbounded preceding
+            ),
+            last_active_before_history
         ) as last_active_date,
-        max(case when is_active then activity_date end) over (
-            partition by user_id order by activity_date
-            rows between unbounded preceding and 1 preceding
+        coalesce(
+            max(case when is_active then activity_date end) over (
+                partition by user_id order by activity_date
+                rows between unbounded preceding and 1 preceding
+            ),
+            last_active_before_history
         ) as previous_active_date
     from joined
 ),
@@ -118,6 +158,9 @@ final as (
             else 'churned'
         end as state
     from windowed
+    {%- if window_start %}
+    where activity_date >= {{ window_start }}
+    {%- endif %}
 )
 
 select * from final
