@@ -15,7 +15,7 @@ from orchestration.dbt import winback_dbt_models
 from orchestration.ingest import RAW_ASSETS, partitions_for, raw_asset_key
 from orchestration.publish import published_marts
 from orchestration.resources import WinbackSettings
-from winback.contract import kind_for_path
+from winback.contract import FILE_KINDS, kind_for_path
 from winback.ingest import landing_files
 
 marts_job = dg.define_asset_job(
@@ -28,9 +28,7 @@ ingest_jobs = {
     name: dg.define_asset_job(
         f"ingest_{name}",
         selection=dg.AssetSelection.assets(asset),
-        partitions_def=partitions_for(asset_kind)
-        if (asset_kind := kind_for_path(f"{name}/x.csv"))
-        else None,
+        partitions_def=partitions_for(FILE_KINDS[name]),
         description=f"Validate and load one {name} landing file (a partition).",
     )
     for name, asset in RAW_ASSETS.items()

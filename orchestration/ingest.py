@@ -11,7 +11,7 @@ import dagster as dg
 
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.contract import FILE_KINDS, FileKind, kind_for_path
-from winback.ingest import RAW_SCHEMA, FileRejected, IngestResult, ingest_file
+from winback.ingest import RAW_SCHEMA, FileRejected, IngestResult, ensure_raw_tables, ingest_file
 
 INGEST_GROUP = "ingestion"
 
@@ -177,9 +177,6 @@ RAW_ASSETS: dict[str, dg.AssetsDefinition] = {
 )
 def no_rejected_files(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
-        con.execute(f"create schema if not exists {RAW_SCHEMA}")
-        from winback.ingest import ensure_raw_tables
-
         ensure_raw_tables(con)
         rejected = con.execute(
             f"select source_file, error from {RAW_SCHEMA}.ingest_log where status = 'rejected' "
