@@ -166,3 +166,43 @@ def test_incremental_window_opens_a_day_before_the_earliest_utc_day_touched():
     assert start == "2025-03-09"  # b.csv is already built; a.csv's first UTC day minus one
     mark_built(con, watermark)
     assert pending_rebuild_start(con)[0] is None
+
+
+def test_rejected_files_check_warns_until_the_file_is_fixed(tmp_path):
+    import duckdb
+    import pytest
+
+    from orchestration.ingest import RAW_ASSETS, no_rejected_files
+    from orchestration.resources import WarehouseResource, WinbackSettings
+    from winback.ingest import FileRejected, ingest_file
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    (landing / "events").mkdir(parents=True)
+    (landing / "events" / "a.csv").write_text("user_id,event_name\nu1,login\n")
+    with duckdb.connect(str(warehouse)) as con, pytest.raises(FileRejected):
+        ingest_file(con, landing, "events/a.csv")
+
+    def evaluate():
+        result = dg.materialize(
+            [RAW_ASSETS["events"], no_rejected_files],
+            selection=dg.AssetSelection.checks(no_rejected_files),
+            resources={
+                "warehouse": WarehouseResource(database=str(warehouse)),
+                "winback": WinbackSettings(),
+            },
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+        return result.get_asset_check_evaluations()[0]
+
+    first = evaluate()
+    assert (first.passed, first.severity, first.metadata["rejected_files"].value) == (
+        False,
+        dg.AssetCheckSeverity.WARN,
+        1,
+    )
+    (landing / "events" / "a.csv").write_text(
+        "user_id,event_name,occurred_at\nu1,login,2024-01-01\n"
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        ingest_file(con, landing, "events/a.csv")
+    assert evaluate().passed
