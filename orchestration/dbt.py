@@ -131,7 +131,13 @@ def winback_dbt_models(
     invocation = dbt.cli(
         dbt_build_args(variables, config.full_refresh), context=context, target_path=DBT_TARGET_DIR
     )
-    events = list(invocation.stream())
+    events = []
+    try:
+        for event in invocation.stream():
+            events.append(event)
+    except Exception:
+        yield from events  # what dbt built before failing is still recorded
+        raise
     with warehouse.get_connection() as con:
         mark_built(con, watermark)
         events = [_with_mart_metadata(context, con, event) for event in events]
