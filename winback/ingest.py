@@ -307,13 +307,7 @@ def _replace_file(con, kind: FileKind, source_file: str, result: IngestResult, l
         con.execute(f"delete from {RAW_SCHEMA}.quarantine where source_file = ?", [source_file])
         con.execute(f"delete from {RAW_SCHEMA}.ingest_log where source_file = ?", [source_file])
         if load is not None:
-            load()
-            new_min, new_max = con.execute(
-                f"select min({kind.date_column})::date, max({kind.date_column})::date "
-                f"from {RAW_SCHEMA}.{kind.name} where _source_file = ?",
-                [source_file],
-            ).fetchone()
-            result.min_date, result.max_date = new_min, new_max
+            load()  # fills the counts and the file's date range in `result`
         dates_from = [d for d in (old_min, result.min_date) if d is not None]
         dates_to = [d for d in (old_max, result.max_date) if d is not None]
         result.affected_from = min(dates_from) if dates_from else None
@@ -358,14 +352,33 @@ def _load(con, kind: FileKind, compiled: CompiledFile, result: IngestResult, lim
     cols_out = ", ".join(f"{key} as {_q(c)}" if c == id_col else _q(c) for c in kind.column_names)
 
     def load() -> None:
-        con.execute(
+        # Each count comes from its own source, so the reconciliation check can really fail:
+        # rows read and duplicates from the checked file, loaded and quarantined rows from what
+        # the inserts report.
+        (
+            result.rows_read,
+            valid_rows,
+            result.min_date,
+            result.max_date,
+        ) = con.execute(
+            f"""select count(*), count(*) filter (where _rule is null),
+                   cast(min({kind.date_column}) filter (where _rule is null) as date),
+                   cast(max({kind.date_column}) filter (where _rule is null) as date)
+            from _checked"""
+        ).fetchone()
+        distinct_keys = con.execute(
+            f"select count(*) from (select {key} from _checked where _rule is null group by {key})"
+        ).fetchone()[0]
+        result.duplicates_dropped = valid_rows - distinct_keys
+        result.rows_loaded = con.execute(
             f"""insert into {RAW_SCHEMA}.{kind.name} ({cols}, _source_file, _source_row)
             select {cols_out}, {_lit(src_file)}, _row from _checked
             where _rule is null
             qualify row_number() over (partition by {key} order by _row) = 1"""
-        )
-        if con.execute("select count(*) from _checked where _rule is not null").fetchone()[0]:
-            con.execute(
+        ).fetchone()[0]
+        result.rows_quarantined = 0
+        if result.rows_read > valid_rows:
+            result.rows_quarantined = con.execute(
                 f"""insert into {RAW_SCHEMA}.quarantine
                 select {_lit(kind.name)}, {_lit(src_file)}, c._row, c._rule, r.column_name,
                        {_value_case(compiled.file_column)}, r.description, to_json(s)::varchar
@@ -373,8 +386,8 @@ def _load(con, kind: FileKind, compiled: CompiledFile, result: IngestResult, lim
                 join ({_rule_descriptions(kind, compiled.present)}) r on r.rule = c._rule
                 join ({compiled.source_sql}) s on s._row = c._row
                 where c._rule is not null"""
-            )
-        _count(con, kind, result, limit)
+            ).fetchone()[0]
+        _summarise_quarantine(con, result, limit)
 
     try:
         _replace_file(con, kind, src_file, result, load=load)
@@ -382,16 +395,8 @@ def _load(con, kind: FileKind, compiled: CompiledFile, result: IngestResult, lim
         con.execute("drop table if exists _checked")
 
 
-def _count(con, kind: FileKind, result: IngestResult, limit: int) -> None:
+def _summarise_quarantine(con, result: IngestResult, limit: int) -> None:
     src_file = result.source_file
-    result.rows_read = con.execute("select count(*) from _checked").fetchone()[0]
-    result.rows_quarantined = con.execute(
-        f"select count(*) from {RAW_SCHEMA}.quarantine where source_file = ?", [src_file]
-    ).fetchone()[0]
-    result.rows_loaded = con.execute(
-        f"select count(*) from {RAW_SCHEMA}.{kind.name} where _source_file = ?", [src_file]
-    ).fetchone()[0]
-    result.duplicates_dropped = result.rows_read - result.rows_loaded - result.rows_quarantined
     result.quarantine_by_rule = dict(
         con.execute(
             f"select rule, count(*) from {RAW_SCHEMA}.quarantine where source_file = ? "
