@@ -48,8 +48,10 @@ ARCHETYPES = (
 )
 STEADY, DECLINE, ABRUPT, NEVER, INVOLUNTARY = range(len(ARCHETYPES))
 ARCHETYPE_SHARES = (0.40, 0.18, 0.15, 0.17, 0.10)
-# share of "daily" (vs "weekly") users per archetype; decliners and abandoners start as heavy users
-DAILY_SHARE = (0.16, 1.0, 1.0, 0.0, 0.3)
+# share of "daily" (vs "weekly") users per archetype; decliners and abandoners start as heavy
+# users, and a good half of the users who stay are daily users (the retained base is not only
+# light users: low activity is a churn signal, DOMAIN.md)
+DAILY_SHARE = (0.55, 1.0, 1.0, 0.0, 0.3)
 
 EVENT_NAMES = (
     "session_start",
@@ -768,6 +770,14 @@ def _write_truth(con, u: _Users, start: dt.date, days: int, path: Path, uid_widt
     if u.churn_day is None:
         raise RuntimeError("activity not simulated")
     churn = np.where(u.archetype == STEADY, -1, u.churn_day)
+    # the day the latent pattern starts: the first use for steady and never-activated users, the
+    # first day of the decay for decliners, the first day without activity for abandoners and
+    # the failed renewal for involuntary churners (may fall after the period: not visible yet)
+    onset = np.select(
+        [u.archetype == DECLINE, u.archetype == ABRUPT, u.archetype == INVOLUNTARY],
+        [u.first_day + np.ceil(u.decline_start).clip(max=10 * days), u.stop, u.failure_day],
+        u.first_day,
+    ).astype(np.int64)
     table = pa.table(
         {
             "user_idx": np.arange(u.n, dtype=np.int64),
@@ -777,6 +787,7 @@ def _write_truth(con, u: _Users, start: dt.date, days: int, path: Path, uid_widt
             "churn": churn,
             "last_event": u.last_event_day,
             "plan": u.plan,
+            "onset": onset,
         }
     )
     con.register("t", table)
@@ -793,7 +804,8 @@ def _write_truth(con, u: _Users, start: dt.date, days: int, path: Path, uid_widt
                    {day("first_active")} as first_active_date,
                    {day("churn")} as churn_date,
                    {day("last_event")} as last_event_date,
-                   {_sql_list(PLANS)}[plan + 1] as plan
+                   {_sql_list(PLANS)}[plan + 1] as plan,
+                   {day("onset")} as pattern_onset_date
             from t order by user_idx""",
         path,
         "csv",

@@ -1,0 +1,205 @@
+{#- Grain: one row per known user as of the as-of date: how they are drifting away, with the
+    evidence the rule used. Point-in-time: built for a past as-of date it only reads what had
+    happened by then (user_daily_engagement rows and billing events up to that day).
+
+    Rules, first match wins (thresholds are settings, docs/disengagement.md):
+      involuntary          a payment failed and none went through since, and the user was
+                           still active within involuntary_active_within_days before it
+      never_activated      no activity at all, or at most never_activated_max_active_days active
+                           days, all in the first activation_window_days, and that window is over
+      abrupt_abandonment   stopped (see below) after substantial use (at least
+                           substantial_use_min_active_days active days in the 28 days before the
+                           last one) and still at least abrupt_min_active_days_last_7 in its
+                           last 7 days: no decline before the stop
+      progressive_decline  stopped after substantial use with a thinning last week; or, stopped
+                           or not, activity over the 28 days to the last active day at most
+                           decline_max_drop_ratio of the user's peak 28 days (which had at least
+                           decline_min_peak_active_days) and a weekly trend at most
+                           decline_max_weekly_trend
+      steady               none of these
+    Stopped: no activity for at least stopped_after_days and at least stopped_gap_multiple
+    times the user's usual gap between active days (28 / active days in the 28 days before the
+    last one), so weekly users are not "stopped" after one quiet fortnight.
+    The pattern is provisional while the user is younger than activation_window_days. -#}
+{%- set activation_window = setting('activation_window_days') | int %}
+
+with users as (
+    select user_id, signup_date, plan, value_tier, payment_failures as payment_failures_total
+    from {{ ref('users') }}
+),
+
+engagement as (
+    select user_id, activity_date, is_active, l7, l28, first_active_date, last_active_date
+    from {{ ref('user_daily_engagement') }}
+    where activity_date <= {{ as_of_date() }}
+),
+
+latest as (
+    select user_id, first_active_date, last_active_date
+    from engagement
+    where activity_date = {{ as_of_date() }}
+),
+
+history as (
+    select
+        engagement.user_id,
+        sum(case when is_active then 1 else 0 end) as active_days_total,
+        sum(case when is_active
+            and activity_date < {{ dbt.dateadd('day', activation_window, 'engagement.first_active_date') }}
+            then 1 else 0 end) as active_days_first_window,
+        max(l28) as peak_active_days_28
+    from engagement
+    group by engagement.user_id
+),
+
+before_stop as (
+    select engagement.user_id, engagement.l28 as active_days_28_before_stop, engagement.l7 as active_days_7_before_stop
+    from engagement
+    inner join latest
+        on engagement.user_id = latest.user_id and engagement.activity_date = latest.last_active_date
+),
+
+{#- Active days per week over the 8 weeks that end on the last active day (week 0 is its last
+    7 days, week -7 the oldest); the trend is the least-squares slope over their mean. #}
+weekly as (
+    select
+        engagement.user_id,
+        -1 * floor({{ dbt.datediff('engagement.activity_date', 'latest.last_active_date', 'day') }} / 7) as week_number,
+        sum(case when is_active then 1 else 0 end) as active_days
+    from engagement
+    inner join latest on engagement.user_id = latest.user_id
+    where engagement.activity_date <= latest.last_active_date
+        and engagement.activity_date > {{ dbt.dateadd('day', -56, 'latest.last_active_date') }}
+    group by 1, 2
+),
+
+trend as (
+    select
+        user_id,
+        count(*) as trend_weeks,
+        round(regr_slope(active_days, week_number) / nullif(avg(active_days), 0), 3) as weekly_trend
+    from weekly
+    group by user_id
+),
+
+billing as (
+    select user_id, billing_event, billing_date
+    from {{ ref('stg_landing__billing') }}
+    where billing_date <= {{ as_of_date() }}
+        and billing_event in ('payment_failed', 'payment_succeeded')
+),
+
+last_success as (
+    select user_id, max(billing_date) as last_payment_success_date
+    from billing
+    where billing_event = 'payment_succeeded'
+    group by user_id
+),
+
+{#- The first failure not followed by a success (a success the same day resolves it). #}
+unresolved as (
+    select billing.user_id, min(billing.billing_date) as unresolved_payment_failure_date
+    from billing
+    left join last_success on billing.user_id = last_success.user_id
+    where billing.billing_event = 'payment_failed'
+        and (last_success.last_payment_success_date is null
+             or billing.billing_date > last_success.last_payment_success_date)
+    group by billing.user_id
+),
+
+evidence as (
+    select
+        users.user_id,
+        {{ as_of_date() }} as as_of_date,
+        users.signup_date,
+        users.plan,
+        users.value_tier,
+        latest.first_active_date,
+        latest.last_active_date,
+        {{ dbt.datediff('latest.last_active_date', as_of_date(), 'day') }} as days_since_last_active,
+        {{ dbt.datediff('coalesce(latest.first_active_date, users.signup_date)', as_of_date(), 'day') }} + 1
+            as tenure_days,
+        coalesce(history.active_days_total, 0) as active_days_total,
+        coalesce(history.active_days_first_window, 0) as active_days_first_window,
+        coalesce(history.peak_active_days_28, 0) as peak_active_days_28,
+        before_stop.active_days_28_before_stop,
+        before_stop.active_days_7_before_stop,
+        round(before_stop.active_days_28_before_stop / nullif(history.peak_active_days_28, 0), 3)
+            as drop_ratio,
+        trend.weekly_trend,
+        coalesce(trend.trend_weeks, 0) as trend_weeks,
+        round(28.0 / greatest(before_stop.active_days_28_before_stop, 1), 1) as usual_gap_days,
+        users.payment_failures_total,
+        unresolved.unresolved_payment_failure_date,
+        last_success.last_payment_success_date
+    from users
+    left join latest on users.user_id = latest.user_id
+    left join history on users.user_id = history.user_id
+    left join before_stop on users.user_id = before_stop.user_id
+    left join trend on users.user_id = trend.user_id
+    left join unresolved on users.user_id = unresolved.user_id
+    left join last_success on users.user_id = last_success.user_id
+),
+
+rules as (
+    select
+        *,
+        last_active_date is not null
+            and unresolved_payment_failure_date is not null
+            and last_active_date >= {{ dbt.dateadd('day', -1 * setting('involuntary_active_within_days') | int, 'unresolved_payment_failure_date') }}
+            as is_involuntary,
+        last_active_date is null
+            or (tenure_days >= {{ activation_window }}
+                and active_days_total <= {{ setting('never_activated_max_active_days') }}
+                and active_days_total = active_days_first_window)
+            as is_never_activated,
+        days_since_last_active >= {{ setting('stopped_after_days') }}
+            and days_since_last_active >= {{ setting('stopped_gap_multiple') }} * usual_gap_days
+            as has_stopped,
+        active_days_28_before_stop >= {{ setting('substantial_use_min_active_days') }}
+            as had_substantial_use,
+        peak_active_days_28 >= {{ setting('decline_min_peak_active_days') }}
+            and drop_ratio <= {{ setting('decline_max_drop_ratio') }}
+            and coalesce(weekly_trend, 0) <= {{ setting('decline_max_weekly_trend') }}
+            as has_declined
+    from evidence
+),
+
+final as (
+    select
+        user_id,
+        as_of_date,
+        case
+            when is_involuntary then 'involuntary'
+            when is_never_activated then 'never_activated'
+            when has_stopped and had_substantial_use
+                and active_days_7_before_stop >= {{ setting('abrupt_min_active_days_last_7') }}
+                then 'abrupt_abandonment'
+            when has_declined or (has_stopped and had_substantial_use) then 'progressive_decline'
+            else 'steady'
+        end as pattern,
+        tenure_days < {{ activation_window }} as is_provisional,
+        signup_date,
+        plan,
+        value_tier,
+        first_active_date,
+        last_active_date,
+        days_since_last_active,
+        tenure_days,
+        active_days_total,
+        active_days_first_window,
+        peak_active_days_28,
+        active_days_28_before_stop,
+        active_days_7_before_stop,
+        drop_ratio,
+        weekly_trend,
+        trend_weeks,
+        usual_gap_days,
+        coalesce(has_stopped, false) as has_stopped,
+        payment_failures_total,
+        unresolved_payment_failure_date,
+        last_payment_success_date
+    from rules
+)
+
+select * from final
