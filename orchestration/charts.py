@@ -1,6 +1,7 @@
 """Pictures for asset metadata: PNGs embedded as markdown (the Dagster UI renders them)."""
 
 import base64
+import datetime as dt
 import io
 
 import dagster as dg
@@ -101,21 +102,149 @@ def lifecycle_chart(
     return png_markdown(fig, "lifecycle")
 
 
-MART_CHARTS = {
-    "cohort_retention": ("retention_heatmap", retention_heatmap),
-    "lifecycle": ("lifecycle_chart", lifecycle_chart),
-    "daily_activity": ("daily_activity_chart", daily_activity_chart),
+PATTERNS = (
+    "steady",
+    "progressive_decline",
+    "abrupt_abandonment",
+    "never_activated",
+    "involuntary",
+)
+VALUE_TIERS = {"high": "#264653", "mid": "#2a9d8f", "low": "#8ab17d"}
+LABELS = {
+    "engaged": "#2a9d8f",
+    "recently_active": "#e9c46a",
+    "disengaged": "#f4a261",
+    "inactive": "#e76f51",
+}
+SIGNALS = ("usage_drop", "no_core_action", "help_visits", "unsubscribed", "payment_failure")
+
+
+def pattern_metadata(con: duckdb.DuckDBPyConnection) -> dict:
+    """Users per disengagement pattern (by value tier) as a chart, and the counts."""
+    frame = con.execute(
+        "select pattern, value_tier, is_provisional, count(*) as users "
+        "from marts.user_disengagement_patterns group by all"
+    ).df()
+    if frame.empty:
+        return {}
+    table = frame.pivot_table(
+        index="pattern", columns="value_tier", values="users", aggfunc="sum", fill_value=0
+    ).reindex(list(PATTERNS), fill_value=0)
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=90)
+    left = 0
+    for tier, colour in VALUE_TIERS.items():
+        if tier in table:
+            ax.barh(table.index, table[tier], left=left, label=f"{tier} value", color=colour)
+            left = left + table[tier]
+    for y, total in enumerate(table.sum(axis=1)):
+        ax.text(total, y, f" {int(total):,}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    as_of = con.execute("select max(as_of_date) from marts.user_disengagement_patterns").fetchone()
+    ax.set_title(f"Users by disengagement pattern, as of {as_of[0]}")
+    ax.legend(fontsize=8, loc="lower right")
+    by_pattern = frame.groupby("pattern")["users"].sum()
+    return {
+        "pattern_distribution": png_markdown(fig, "pattern distribution"),
+        "users_by_pattern": dg.MetadataValue.json(
+            {p: int(by_pattern.get(p, 0)) for p in PATTERNS}
+        ),
+        "provisional_patterns": int(frame.loc[frame.is_provisional, "users"].sum()),
+    }
+
+
+def health_metadata(con: duckdb.DuckDBPyConnection, back_days: int = 60) -> dict:
+    """On the latest day: the health score distribution per engagement label, users per label
+    and per firing signal. And a backtest that needs no ground truth: the score `back_days`
+    before, against whether those users then went `back_days` days without any activity."""
+    latest = con.execute("select max(activity_date) from marts.user_daily_health").fetchone()[0]
+    if latest is None:
+        return {}
+    frame = con.execute(
+        "select health_score, engagement_label from marts.user_daily_health where activity_date = ?",
+        [latest],
+    ).df()
+    signals = con.execute(
+        "select "
+        + ", ".join(f"count(*) filter (where signal_{s}) as {s}" for s in SIGNALS)
+        + " from marts.user_daily_health where activity_date = ?",
+        [latest],
+    ).df()
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=90)
+    present = [label for label in LABELS if (frame.engagement_label == label).any()]
+    ax.hist(
+        [frame.loc[frame.engagement_label == label, "health_score"] for label in present],
+        bins=range(0, 105, 5),
+        stacked=True,
+        label=present,
+        color=[LABELS[label] for label in present],
+    )
+    ax.set_xlabel("health score")
+    ax.set_ylabel("users")
+    ax.set_title(f"Health score by engagement label, {latest}")
+    ax.legend(fontsize=8)
+    metadata = {
+        "health_distribution": png_markdown(fig, "health score distribution"),
+        "users_by_engagement_label": dg.MetadataValue.json(
+            {k: int(v) for k, v in frame.engagement_label.value_counts().items()}
+        ),
+        "users_by_firing_signal": dg.MetadataValue.json(
+            {k: int(v) for k, v in signals.iloc[0].items()}
+        ),
+        "median_health_score": float(frame.health_score.median()),
+    }
+    backtest = con.execute(
+        """select past.health_score,
+                  coalesce(now.last_active_date <= past.activity_date, true) as went_quiet
+           from marts.user_daily_health as past
+           left join marts.user_daily_engagement as now
+             on now.user_id = past.user_id and now.activity_date = ?
+           where past.activity_date = ? and past.days_since_last_active < 28""",
+        [latest, latest - dt.timedelta(days=back_days)],
+    ).df()
+    if backtest.went_quiet.nunique() == 2:
+        from sklearn.metrics import roc_auc_score
+
+        metadata[f"backtest_auc_{back_days}d"] = round(
+            float(roc_auc_score(~backtest.went_quiet, backtest.health_score)), 3
+        )
+        metadata[f"backtest_users_{back_days}d"] = len(backtest)
+    return metadata
+
+
+def alerts_metadata(con: duckdb.DuckDBPyConnection) -> dict:
+    counts = con.execute(
+        "select count(*) filter (where crossed_into_at_risk) as crossed_into_at_risk, "
+        + ", ".join(f"count(*) filter (where new_signals like '%{s}%') as new_{s}" for s in SIGNALS)
+        + " from marts.disengagement_alerts"
+    ).df()
+    return {"alerts_by_reason": dg.MetadataValue.json({k: int(v) for k, v in counts.iloc[0].items()})}
+
+
+def _chart(key: str, draw):
+    def metadata(con: duckdb.DuckDBPyConnection) -> dict:
+        chart = draw(con)
+        return {} if chart is None else {key: chart}
+
+    return metadata
+
+
+MART_METADATA = {
+    "cohort_retention": _chart("retention_heatmap", retention_heatmap),
+    "lifecycle": _chart("lifecycle_chart", lifecycle_chart),
+    "daily_activity": _chart("daily_activity_chart", daily_activity_chart),
+    "user_disengagement_patterns": pattern_metadata,
+    "user_daily_health": health_metadata,
+    "disengagement_alerts": alerts_metadata,
 }
 
 
 def mart_metadata(con: duckdb.DuckDBPyConnection, model_name: str) -> dict:
-    """Row count and, for some marts, a chart."""
+    """Row count and, for some marts, charts and figures."""
     metadata: dict = {
         "dagster/row_count": con.execute(f"select count(*) from marts.{model_name}").fetchone()[0]
     }
-    if model_name in MART_CHARTS:
-        key, draw = MART_CHARTS[model_name]
-        chart = draw(con)
-        if chart is not None:
-            metadata[key] = chart
+    if model_name in MART_METADATA:
+        metadata.update(MART_METADATA[model_name](con))
     return metadata

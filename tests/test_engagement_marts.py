@@ -12,18 +12,12 @@ The fixture (2025-01-06 is a Monday; as of 2025-03-15):
 """
 
 import datetime as dt
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from orchestration.project import DBT_PROJECT_DIR
-from winback.ingest import ValidationSettings, ingest_file
-from winback.settings import dbt_environment
+from tests.dbt_fixtures import build as dbt_build
+from tests.dbt_fixtures import ingest_fixture, rows
 
 EVENTS = [
     ("a", "session_start", "2025-01-06T09:00:00Z"),
@@ -63,57 +57,17 @@ AS_OF = "2025-03-15"
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory) -> Path:
     """The fixture ingested once; each settings variant builds on a copy."""
-    root = tmp_path_factory.mktemp("engagement")
-    landing = root / "landing"
-    (landing / "events").mkdir(parents=True)
-    (landing / "users").mkdir()
-    (landing / "events" / "events.csv").write_text(
-        "user_id,event_name,occurred_at\n" + "".join(f"{u},{n},{t}\n" for u, n, t in EVENTS)
-    )
-    (landing / "users" / "users.csv").write_text(
-        "user_id,signup_at,plan\n" + "".join(f"{u},{s},{p}\n" for u, s, p in USERS)
-    )
-    path = root / "base.duckdb"
-    with duckdb.connect(str(path)) as con:
-        settings = ValidationSettings(now=dt.datetime(2025, 3, 16))
-        for rel in ("events/events.csv", "users/users.csv"):
-            assert ingest_file(con, landing, rel, settings).rows_quarantined == 0
-    return path
+    files = {
+        "events/events.csv": "user_id,event_name,occurred_at\n"
+        + "".join(f"{u},{n},{t}\n" for u, n, t in EVENTS),
+        "users/users.csv": "user_id,signup_at,plan\n"
+        + "".join(f"{u},{s},{p}\n" for u, s, p in USERS),
+    }
+    return ingest_fixture(tmp_path_factory.mktemp("engagement"), files, dt.datetime(2025, 3, 16))
 
 
-def build(warehouse: Path | None, tmp_path: Path, **variables) -> duckdb.DuckDBPyConnection:
-    """Run the real `dbt build` for the marts with these vars; return a read-only connection.
-    With `warehouse`, start from a copy of it; with None, build again on tmp_path's."""
-    path = tmp_path / "warehouse.duckdb"
-    if warehouse is not None:
-        path.write_bytes(warehouse.read_bytes())
-    env = {**os.environ, **dbt_environment(path)}
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            "--vars",
-            json.dumps({"as_of_date": AS_OF} | variables),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-4000:]
-    return duckdb.connect(str(path), read_only=True)
-
-
-def rows(con, sql: str, *params) -> list[tuple]:
-    return [
-        tuple(str(v) if isinstance(v, dt.date) else v for v in r)
-        for r in con.execute(sql, list(params)).fetchall()
-    ]
+def build(warehouse: Path | None, tmp_path: Path, **variables):
+    return dbt_build(warehouse, tmp_path, **({"as_of_date": AS_OF} | variables))
 
 
 def retention(con, period: str, plan: str) -> list[tuple]:
