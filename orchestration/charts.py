@@ -146,9 +146,7 @@ def pattern_metadata(con: duckdb.DuckDBPyConnection) -> dict:
     by_pattern = frame.groupby("pattern")["users"].sum()
     return {
         "pattern_distribution": png_markdown(fig, "pattern distribution"),
-        "users_by_pattern": dg.MetadataValue.json(
-            {p: int(by_pattern.get(p, 0)) for p in PATTERNS}
-        ),
+        "users_by_pattern": dg.MetadataValue.json({p: int(by_pattern.get(p, 0)) for p in PATTERNS}),
         "provisional_patterns": int(frame.loc[frame.is_provisional, "users"].sum()),
     }
 
@@ -219,7 +217,9 @@ def alerts_metadata(con: duckdb.DuckDBPyConnection) -> dict:
         + ", ".join(f"count(*) filter (where new_signals like '%{s}%') as new_{s}" for s in SIGNALS)
         + " from marts.disengagement_alerts"
     ).df()
-    return {"alerts_by_reason": dg.MetadataValue.json({k: int(v) for k, v in counts.iloc[0].items()})}
+    return {
+        "alerts_by_reason": dg.MetadataValue.json({k: int(v) for k, v in counts.iloc[0].items()})
+    }
 
 
 def _chart(key: str, draw):

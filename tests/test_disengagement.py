@@ -147,7 +147,11 @@ def signal(con, user: str, name: str, offsets) -> list[tuple]:
         [day(o) for o in offsets],
     )
     return [
-        ((D - dt.date.fromisoformat(a)).days, f, None if s is None else (D - dt.date.fromisoformat(s)).days)
+        (
+            (D - dt.date.fromisoformat(a)).days,
+            f,
+            None if s is None else (D - dt.date.fromisoformat(s)).days,
+        )
         for a, f, s in found
     ]
 
@@ -305,7 +309,10 @@ def test_payment_failure_until_a_payment_goes_through(built):
         (0, False, None),
     ]
     assert signal(built, "payfail_29", "payment_failure", [0]) == [(0, True, 29)]
-    assert signal(built, "payfail_30", "payment_failure", [1, 0]) == [(1, True, 30), (0, False, None)]
+    assert signal(built, "payfail_30", "payment_failure", [1, 0]) == [
+        (1, True, 30),
+        (0, False, None),
+    ]
 
 
 # --- health score, labels and alerts -------------------------------------------------------
@@ -339,7 +346,11 @@ def test_engagement_labels_at_their_thresholds(built):
     assert labels == [
         ("abrupt", 20, "recently_active"),
         ("never", 50, "disengaged"),
-        ("steady", 0, "recently_active"),  # active today, but 4100 / 85 = 48 (little breadth, no depth)
+        (
+            "steady",
+            0,
+            "recently_active",
+        ),  # active today, but 4100 / 85 = 48 (little breadth, no depth)
         ("thinning", 30, "disengaged"),
     ]
 

@@ -133,6 +133,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from winback.evaluation import report
+
+    config = _config(args)
+    if not config.warehouse.exists() or not (config.truth_dir / "users.csv").exists():
+        print(
+            "winback evaluate needs a built warehouse and the generator's ground truth: run `make demo`."
+        )
+        return 1
+    print(report(config.warehouse, config.truth_dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="winback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -169,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what the warehouse holds")
     _path_options(status, "warehouse")
     status.set_defaults(func=cmd_status)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score the disengagement patterns and health score against the demo's ground truth",
+    )
+    _path_options(evaluate, "warehouse", "truth_dir")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 
