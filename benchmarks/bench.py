@@ -90,7 +90,24 @@ def stage(name: str, workdir: Path, as_of: str | None) -> dict:
         "events": rows,
         "peak_mib": self_mib,
         "dbt_peak_mib": children_mib,
+        "models": _model_seconds() if name != "ingest" else {},
     }
+
+
+def _model_seconds() -> dict[str, float]:
+    """Seconds per model and for all data tests of the dbt build that just ran."""
+    from orchestration.dbt import DBT_TARGET_DIR
+
+    results = json.loads((DBT_TARGET_DIR / "run_results.json").read_text())["results"]
+    seconds: dict[str, float] = {"(data tests)": 0.0}
+    for r in results:
+        name = r["unique_id"].split(".")
+        if name[0] == "model":
+            seconds[name[-1]] = round(r["execution_time"], 1)
+        elif name[0] == "test":
+            seconds["(data tests)"] += r["execution_time"]
+    seconds["(data tests)"] = round(seconds["(data tests)"], 1)
+    return seconds
 
 
 def _raw_events(config) -> int:
@@ -185,6 +202,12 @@ def main() -> None:
                 f"(dbt {figures['dbt_peak_mib']:.0f} MiB)",
                 flush=True,
             )
+            slowest = sorted(figures.get("models", {}).items(), key=lambda kv: -kv[1])[:8]
+            if slowest:
+                print(
+                    "     dbt seconds: " + ", ".join(f"{m} {t:.1f}" for m, t in slowest),
+                    flush=True,
+                )
         rows.append(
             {
                 "size": size,

@@ -75,9 +75,12 @@ def test_every_asset_materializes_and_is_published(run):
         "active_users_daily",
         "cohort_retention",
         "daily_activity",
+        "disengagement_alerts",
         "lifecycle",
         "user_activity_daily",
         "user_daily_engagement",
+        "user_daily_health",
+        "user_disengagement_patterns",
         "user_state_transitions",
         "users",
     }

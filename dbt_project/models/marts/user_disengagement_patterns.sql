@@ -73,12 +73,21 @@ weekly as (
     group by 1, 2
 ),
 
+{#- From integer sums, so the result does not depend on the order rows are added up in:
+    slope / mean = n (n Sxy - Sx Sy) / ((n Sxx - Sx^2) Sy). #}
 trend as (
     select
         user_id,
         count(*) as trend_weeks,
-        round(regr_slope(active_days, week_number) / nullif(avg(active_days), 0), 3) as weekly_trend
-    from weekly
+        round(
+            count(*) * (count(*) * sum(week_number * active_days) - sum(week_number) * sum(active_days))
+            / nullif((count(*) * sum(week_number * week_number) - sum(week_number) * sum(week_number)) * sum(active_days), 0),
+            3
+        ) as weekly_trend
+    from (
+        select user_id, cast(week_number as bigint) as week_number, cast(active_days as bigint) as active_days
+        from weekly
+    ) as weeks
     group by user_id
 ),
 
