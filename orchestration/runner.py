@@ -214,3 +214,33 @@ def quarantine_by_rule(config: WinbackConfig) -> list[tuple[str, str, int]]:
         return con.execute(
             f"select kind, rule, count(*) from {RAW_SCHEMA}.quarantine group by 1, 2 order by 1, 3 desc"
         ).fetchall()
+
+
+def disengagement_summary(config: WinbackConfig) -> dict | None:
+    """Users per pattern and per engagement label, and today's alerts, from the published file."""
+    path = config.publish_dir / "winback.duckdb"
+    if not path.exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = {r[0] for r in con.execute("show tables").fetchall()}
+        if (
+            not {"user_disengagement_patterns", "user_daily_health", "disengagement_alerts"}
+            <= tables
+        ):
+            return None
+        return {
+            "as_of": con.execute(
+                "select max(as_of_date) from user_disengagement_patterns"
+            ).fetchone()[0],
+            "patterns": con.execute(
+                "select pattern, count(*) from user_disengagement_patterns group by 1 order by 2 desc"
+            ).fetchall(),
+            "labels": con.execute(
+                "select engagement_label, count(*) from user_daily_health "
+                "where activity_date = (select max(activity_date) from user_daily_health) "
+                "group by 1 order by 2 desc"
+            ).fetchall(),
+            "alerts": con.execute(
+                "select count(*), count(*) filter (where crossed_into_at_risk) from disengagement_alerts"
+            ).fetchone(),
+        }

@@ -63,6 +63,7 @@ ACTIVITY: dict[str, list[tuple[list[int], tuple[str, ...]]]] = {
     "healthy": [(span(27, 0), ("session_start", "view_dashboard", "create_report", "api_call"))],
     "fading": [(span(21, 15), BASIC)],
     "gone": [([100], BASIC)],
+    "reader": [([100], BASIC)],  # gone from the product, but opened a newsletter on D-50
     "at_risk_today": [(span(30, 7), BASIC)],
 }
 PROFILE_ONLY = {"no_events": 30, "no_events_new": 3}  # signed up D-30 / D-3, never used it
@@ -85,6 +86,8 @@ MESSAGES = [  # (message id, user, offset, event)
     ("m3", "fading", 10, "delivered"),
     ("m3", "fading", 10, "open"),
     ("m4", "fading", 5, "delivered"),
+    ("m5", "reader", 50, "delivered"),
+    ("m5", "reader", 50, "open"),
 ]
 
 
@@ -340,12 +343,15 @@ def test_engagement_labels_at_their_thresholds(built):
     labels = rows(
         built,
         "select user_id, days_since_last_active, engagement_label from marts.user_daily_health "
-        "where activity_date = ? and user_id in ('abrupt', 'thinning', 'never', 'steady') order by 1",
+        "where activity_date = ? and user_id in ('abrupt', 'thinning', 'never', 'steady', 'gone', 'reader') "
+        "order by 1",
         D,
     )
     assert labels == [
         ("abrupt", 20, "recently_active"),
+        ("gone", 100, "inactive"),
         ("never", 50, "disengaged"),
+        ("reader", 100, "disengaged"),  # last touch: the newsletter opened 50 days ago
         (
             "steady",
             0,

@@ -70,7 +70,7 @@ def _ensure_dagster_home() -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     _ensure_dagster_home()
-    from orchestration.runner import quarantine_by_rule, run_pipeline
+    from orchestration.runner import disengagement_summary, quarantine_by_rule, run_pipeline
 
     started = time.perf_counter()
     summary = run_pipeline(
@@ -95,6 +95,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  published to {summary.publish_dir}/winback.duckdb and parquet/:")
         for table, rows in summary.published.items():
             print(f"      {table:<28} {rows:>12,} rows")
+    disengagement = disengagement_summary(config) if summary.published else None
+    if disengagement:
+        print(f"  disengagement as of {disengagement['as_of']}:")
+        print("      " + " · ".join(f"{p} {n:,}" for p, n in disengagement["patterns"]))
+        print("      " + " · ".join(f"{label} {n:,}" for label, n in disengagement["labels"]))
+        alerts, crossed = disengagement["alerts"]
+        print(
+            f"      alerts today: {alerts:,} ({crossed:,} crossed into at risk, the rest started "
+            "firing a weak signal): disengagement_alerts"
+        )
     for error in summary.errors:
         print(f"  ERROR: {error}")
     print(f"  total time {time.perf_counter() - started:.1f}s")

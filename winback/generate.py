@@ -18,8 +18,10 @@ Landing files (relative to the landing folder): `events/events_YYYY-MM.<ext>` (o
 `users/users.csv`, `messages/messages.jsonl` (a bi-weekly newsletter), `survey_responses/
 survey_responses.csv` and `billing/billing.parquet`. A small share of event rows is deliberately
 dirty (six kinds, listed in `truth_dir/dirty_rows.csv` with the rule each must trip); the truth
-folder also holds `users.csv` with every user's archetype and true churn date. The pipeline never
-reads the truth folder.
+folder also holds `users.csv` with every user's archetype, true churn date and the day the
+archetype's pattern started (`pattern_onset_date`: the decay's first day, the first day without
+activity, the failed renewal; may fall after the period). The pipeline never reads the truth
+folder (`winback evaluate` and the tests do).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@
         'health_breadth_target_features': 5,
         'health_depth_target_share': 0.25,
         'health_recency_horizon_days': 30,
-        'health_message_window_days': 90,
+        'health_message_window_days': 60,
         'health_message_target_rate': 0.5,
         'engaged_within_days': 7,
         'engaged_min_health_score': 50,

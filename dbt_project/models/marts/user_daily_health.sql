@@ -57,7 +57,7 @@
     (plus one day, so the day before the window has exact flags), and the first day of each
     signal still firing carried from the row before the window. -#}
 {%- set window_start = incremental_window_start('activity_date') %}
-{%- set history = [2 * usage_window, help_window, unsubscribe_window, payment_window, message_window, inactive_after, 28] | max + 1 %}
+{%- set history = [2 * usage_window, help_window, unsubscribe_window, payment_window, message_window, 28] | max + 1 %}
 {%- set history_start = dbt.dateadd('day', -1 * history, window_start) if window_start else none %}
 
 with engagement as (
@@ -92,11 +92,17 @@ core_before_history as (
 
 carried as (
     {%- if window_start %}
-    select user_id{% for s in signals %}, {{ s }}_since as carried_{{ s }}_since{% endfor %}
+    select
+        user_id,
+        last_message_engaged_date as carried_last_message_engaged_date
+        {%- for s in signals %}, {{ s }}_since as carried_{{ s }}_since{% endfor %}
     from {{ this }}
     where activity_date = {{ dbt.dateadd('day', -1, window_start) }}
     {%- else %}
-    select cast(null as varchar) as user_id{% for s in signals %}, cast(null as date) as carried_{{ s }}_since{% endfor %}
+    select
+        cast(null as varchar) as user_id,
+        cast(null as date) as carried_last_message_engaged_date
+        {%- for s in signals %}, cast(null as date) as carried_{{ s }}_since{% endfor %}
     where false
     {%- endif %}
 ),
@@ -111,12 +117,17 @@ joined as (
         coalesce(signal_days.unsubscribes, 0) as unsubscribes,
         coalesce(signal_days.payment_failures, 0) as payment_failures,
         coalesce(signal_days.payments_succeeded, 0) as payments_succeeded,
-        core_before_history.last_core_action_date as last_core_action_before_history
+        core_before_history.last_core_action_date as last_core_action_before_history,
+        carried.carried_last_message_engaged_date
+        {%- for s in signals %},
+        carried.carried_{{ s }}_since
+        {%- endfor %}
     from engagement
     left join signal_days
         on engagement.user_id = signal_days.user_id
         and engagement.activity_date = signal_days.signal_date
     left join core_before_history on engagement.user_id = core_before_history.user_id
+    left join carried on engagement.user_id = carried.user_id
 ),
 
 {#- The grid is dense (a row per user per day), so "n preceding rows" is "the last n days". #}
@@ -153,8 +164,9 @@ windowed as (
         sum(messages_engaged) over (
             by_day rows between {{ message_window - 1 }} preceding and current row
         ) as messages_engaged_recent,
-        max(case when messages_engaged > 0 then activity_date end) over (
-            by_day rows between {{ inactive_after - 1 }} preceding and current row
+        coalesce(
+            max(case when messages_engaged > 0 then activity_date end) over (by_day rows unbounded preceding),
+            carried_last_message_engaged_date
         ) as last_message_engaged_date
     from joined
     window by_day as (partition by user_id order by activity_date)
@@ -178,36 +190,21 @@ flagged as (
     from windowed
 ),
 
-{#- A firing starts on a flagged day whose previous day was not flagged. #}
-firings as (
-    select
-        flagged.*,
-        {%- for s in signals %}
-        {%- set flag = 'help_visits_signal' if s == 'help_visits' else s %}
-        max(case when {{ flag }} and not coalesce(previous_{{ s }}, false)
-            {%- if window_start %} and activity_date >= {{ window_start }}{% endif %}
-            then activity_date end) over (
-            partition by user_id order by activity_date rows unbounded preceding
-        ) as {{ s }}_latest_start{{ ',' if not loop.last }}
-        {%- endfor %}
-    from (
-        select
-            *,
-            {%- for s in signals %}
-            {%- set flag = 'help_visits_signal' if s == 'help_visits' else s %}
-            lag({{ flag }}) over (partition by user_id order by activity_date) as previous_{{ s }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        from flagged
-    ) as flagged
-),
-
+{#- A firing started the day after the last day the signal was off (one running max, no
+    lag). In an incremental run only the days from the one before the window are exact (that
+    day's windows have the history they need), so earlier days do not count; a signal on
+    since before the window keeps the date carried from that day's row; one that has never
+    been off started on the user's first active day. #}
 scored as (
     select
-        firings.*,
+        *,
         {%- for s in signals %}
         {%- set flag = 'help_visits_signal' if s == 'help_visits' else s %}
-        case when {{ flag }} then coalesce({{ s }}_latest_start, carried.carried_{{ s }}_since) end
-            as {{ s }}_since,
+        case when {{ flag }} then coalesce(
+            cast({{ dbt.dateadd('day', 1, 'max(case when not ' ~ flag ~ (' and activity_date >= ' ~ dbt.dateadd('day', -1, window_start) if window_start else '') ~ ' then activity_date end) over (partition by user_id order by activity_date rows unbounded preceding)') }} as date),
+            carried_{{ s }}_since,
+            first_active_date
+        ) end as {{ s }}_since,
         {%- endfor %}
         round(least(100, 100.0 * l28 / {{ setting('health_frequency_target_days') }}), 1)
             as frequency_score,
@@ -221,8 +218,7 @@ scored as (
         round(case when messages_received_recent > 0
             then least(100, 100.0 * messages_engaged_recent / messages_received_recent / {{ setting('health_message_target_rate') }})
             end, 1) as message_engagement_score
-    from firings
-    left join carried on firings.user_id = carried.user_id
+    from flagged
 ),
 
 final as (
@@ -245,6 +241,7 @@ final as (
         messages_received_recent,
         messages_engaged_recent,
         last_payment_failure_date,
+        last_message_engaged_date,
         {%- for s in signals %}
         {%- set flag = 'help_visits_signal' if s == 'help_visits' else s %}
         {{ flag }} as signal_{{ s }},
