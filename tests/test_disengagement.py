@@ -61,6 +61,10 @@ ACTIVITY: dict[str, list[tuple[list[int], tuple[str, ...]]]] = {
     "payfail_30": [(span(60, 0), BASIC)],
     # health score and labels
     "healthy": [(span(27, 0), ("session_start", "view_dashboard", "create_report", "api_call"))],
+    "healthy_6": [(span(33, 6), ("session_start", "view_dashboard", "create_report", "api_call"))],
+    "healthy_7": [(span(34, 7), ("session_start", "view_dashboard", "create_report", "api_call"))],
+    # one core action long ago (before an incremental run's history), sessions since
+    "old_core": [(span(130, 0), NO_CORE), ([130], ("create_report",))],
     "fading": [(span(21, 15), BASIC)],
     "gone": [([100], BASIC)],
     "reader": [([100], BASIC)],  # gone from the product, but opened a newsletter on D-50
@@ -361,6 +365,17 @@ def test_engagement_labels_at_their_thresholds(built):
     ]
 
 
+def test_engaged_needs_activity_within_seven_days(built):
+    found = rows(
+        built,
+        "select user_id, days_since_last_active, health_score, engagement_label "
+        "from marts.user_daily_health where activity_date = ? and user_id like 'healthy_%' order by 1",
+        D,
+    )
+    # 6 days: recency 80, the rest full: (20*100 + 15*80 + 15*80 + 35*100) / 85 = 92.9
+    assert found == [("healthy_6", 6, 93, "engaged"), ("healthy_7", 7, 92, "recently_active")]
+
+
 def test_alerts_are_todays_crossings_and_new_signals(built):
     alerts = rows(
         built,
@@ -369,6 +384,7 @@ def test_alerts_are_todays_crossings_and_new_signals(built):
     assert alerts == [
         ("abrupt_14", False, "no_core_action", "at_risk", "abrupt_abandonment"),
         ("at_risk_today", True, None, "at_risk", "steady"),
+        ("healthy_7", True, None, "at_risk", "steady"),
         ("help_today", False, "help_visits", "current", "steady"),
     ]
 
@@ -391,3 +407,12 @@ def test_health_rows_are_point_in_time_and_incremental_equals_full(warehouse, tm
         day(42),
     )
     assert carried[0][0] > 0  # some firings started before the incremental window
+
+
+def test_a_start_date_past_the_last_built_day_leaves_no_gap(warehouse, tmp_path, built):
+    """Built as of D-40, then asked to rebuild from D-5: the window starts the day after the
+    last built day instead, so no day is missing and carried start dates stay right."""
+    build(warehouse, tmp_path, SELECT, as_of_date=d(40)).close()
+    advanced = build(None, tmp_path, SELECT, as_of_date=d(0), start_date=d(5))
+    everything = "select * from marts.user_daily_health order by user_id, activity_date"
+    assert rows(advanced, everything) == rows(built, everything)

@@ -13,6 +13,16 @@
 {% macro incremental_window_start(date_column) -%}
     {%- if not is_incremental() -%}
         {{ return(none) }}
+    {%- elif var('start_date') and execute -%}
+        {#- never after the day after the last built day: a later start would leave a gap (and
+            break the models that carry values from the day before their window) -#}
+        {%- set result = run_query(
+            "select max(" ~ date_column ~ "), least(cast('" ~ var('start_date') ~ "' as date), max("
+            ~ date_column ~ ") + 1) from " ~ this) -%}
+        {%- if result.columns[0].values()[0] is none -%}
+            {{ return(none) }}
+        {%- endif -%}
+        {{ return("cast('" ~ result.columns[1].values()[0] ~ "' as date)") }}
     {%- elif var('start_date') -%}
         {{ return("cast('" ~ var('start_date') ~ "' as date)") }}
     {%- elif execute -%}

@@ -50,8 +50,8 @@
 {%- endfor %}
 {%- set w = {} %}
 {%- for name in components %}{% do w.update({name: (weights.get(name, 0) | float)}) %}{% endfor %}
-{%- if (w.values() | sum) <= 0 or (w.values() | min) < 0 %}
-    {{ exceptions.raise_compiler_error("health_weights must be non-negative with a positive sum, not " ~ weights) }}
+{%- if (w.values() | min) < 0 or w.frequency + w.recency + w.breadth + w.depth <= 0 %}
+    {{ exceptions.raise_compiler_error("health_weights must be non-negative, with a positive weight on frequency, recency, breadth or depth (message engagement alone leaves users without messages unscored), not " ~ weights) }}
 {%- endif %}
 {#- Incremental: the rows from the window start, computed over enough history for every window
     (plus one day, so the day before the window has exact flags), and the first day of each

@@ -60,12 +60,14 @@ before_stop as (
 ),
 
 {#- Active days per week over the 8 weeks that end on the last active day (week 0 is its last
-    7 days, week -7 the oldest); the trend is the least-squares slope over their mean. #}
+    7 days, week -7 the oldest), whole weeks only (a week cut by the first active day would
+    read as a rise); the trend is the least-squares slope over their mean. #}
 weekly as (
     select
         engagement.user_id,
         -1 * floor({{ dbt.datediff('engagement.activity_date', 'latest.last_active_date', 'day') }} / 7) as week_number,
-        sum(case when is_active then 1 else 0 end) as active_days
+        sum(case when is_active then 1 else 0 end) as active_days,
+        count(*) as days
     from engagement
     inner join latest on engagement.user_id = latest.user_id
     where engagement.activity_date <= latest.last_active_date
@@ -79,14 +81,13 @@ trend as (
     select
         user_id,
         count(*) as trend_weeks,
-        round(
-            count(*) * (count(*) * sum(week_number * active_days) - sum(week_number) * sum(active_days))
-            / nullif((count(*) * sum(week_number * week_number) - sum(week_number) * sum(week_number)) * sum(active_days), 0),
-            3
-        ) as weekly_trend
+        count(*) * (count(*) * sum(week_number * active_days) - sum(week_number) * sum(active_days))
+            / nullif((count(*) * sum(week_number * week_number) - sum(week_number) * sum(week_number)) * sum(active_days), 0)
+            as weekly_trend
     from (
         select user_id, cast(week_number as bigint) as week_number, cast(active_days as bigint) as active_days
         from weekly
+        where days = 7
     ) as weeks
     group by user_id
 ),
@@ -133,11 +134,10 @@ evidence as (
         coalesce(history.peak_active_days_28, 0) as peak_active_days_28,
         before_stop.active_days_28_before_stop,
         before_stop.active_days_7_before_stop,
-        round(before_stop.active_days_28_before_stop / nullif(history.peak_active_days_28, 0), 3)
-            as drop_ratio,
+        before_stop.active_days_28_before_stop / nullif(history.peak_active_days_28, 0) as drop_ratio,
         trend.weekly_trend,
         coalesce(trend.trend_weeks, 0) as trend_weeks,
-        round(28.0 / greatest(before_stop.active_days_28_before_stop, 1), 1) as usual_gap_days,
+        28.0 / greatest(before_stop.active_days_28_before_stop, 1) as usual_gap_days,
         users.payment_failures_total,
         unresolved.unresolved_payment_failure_date,
         last_success.last_payment_success_date
@@ -200,10 +200,10 @@ final as (
         peak_active_days_28,
         active_days_28_before_stop,
         active_days_7_before_stop,
-        drop_ratio,
-        weekly_trend,
+        round(drop_ratio, 3) as drop_ratio,
+        round(weekly_trend, 3) as weekly_trend,
         trend_weeks,
-        usual_gap_days,
+        round(usual_gap_days, 1) as usual_gap_days,
         coalesce(has_stopped, false) as has_stopped,
         payment_failures_total,
         unresolved_payment_failure_date,
