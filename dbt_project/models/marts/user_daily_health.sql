@@ -219,6 +219,9 @@ scored as (
             then least(100, 100.0 * messages_engaged_recent / messages_received_recent / {{ setting('health_message_target_rate') }})
             end, 1) as message_engagement_score
     from flagged
+    {%- if window_start %}
+    where activity_date >= {{ dbt.dateadd('day', -1, window_start) }}
+    {%- endif %}
 ),
 
 final as (
