@@ -7,6 +7,8 @@ import io
 import dagster as dg
 import duckdb
 
+from winback.disengagement import PATTERNS, SIGNALS
+
 
 def _figure():
     import matplotlib
@@ -102,13 +104,6 @@ def lifecycle_chart(
     return png_markdown(fig, "lifecycle")
 
 
-PATTERNS = (
-    "steady",
-    "progressive_decline",
-    "abrupt_abandonment",
-    "never_activated",
-    "involuntary",
-)
 VALUE_TIERS = {"high": "#264653", "mid": "#2a9d8f", "low": "#8ab17d"}
 LABELS = {
     "engaged": "#2a9d8f",
@@ -116,7 +111,6 @@ LABELS = {
     "disengaged": "#f4a261",
     "inactive": "#e76f51",
 }
-SIGNALS = ("usage_drop", "no_core_action", "help_visits", "unsubscribed", "payment_failure")
 
 
 def pattern_metadata(con: duckdb.DuckDBPyConnection) -> dict:
@@ -159,12 +153,8 @@ def health_metadata(con: duckdb.DuckDBPyConnection, back_days: int = 60) -> dict
     if latest is None:
         return {}
     frame = con.execute(
-        "select health_score, engagement_label from marts.user_daily_health where activity_date = ?",
-        [latest],
-    ).df()
-    signals = con.execute(
-        "select "
-        + ", ".join(f"count(*) filter (where signal_{s}) as {s}" for s in SIGNALS)
+        "select user_id, health_score, engagement_label, days_since_last_active, "
+        + ", ".join(f"signal_{s}" for s in SIGNALS)
         + " from marts.user_daily_health where activity_date = ?",
         [latest],
     ).df()
@@ -188,19 +178,18 @@ def health_metadata(con: duckdb.DuckDBPyConnection, back_days: int = 60) -> dict
             {k: int(v) for k, v in frame.engagement_label.value_counts().items()}
         ),
         "users_by_firing_signal": dg.MetadataValue.json(
-            {k: int(v) for k, v in signals.iloc[0].items()}
+            {s: int(frame[f"signal_{s}"].sum()) for s in SIGNALS}
         ),
         "median_health_score": float(frame.health_score.median()),
     }
-    backtest = con.execute(
-        """select past.health_score,
-                  coalesce(now.last_active_date <= past.activity_date, true) as went_quiet
-           from marts.user_daily_health as past
-           left join marts.user_daily_engagement as now
-             on now.user_id = past.user_id and now.activity_date = ?
-           where past.activity_date = ? and past.days_since_last_active < 28""",
-        [latest, latest - dt.timedelta(days=back_days)],
+    # the users active in the 28 days before the past day; quiet since: no activity after it
+    past = con.execute(
+        "select user_id, health_score from marts.user_daily_health "
+        "where activity_date = ? and days_since_last_active < 28",
+        [latest - dt.timedelta(days=back_days)],
     ).df()
+    backtest = past.merge(frame[["user_id", "days_since_last_active"]], on="user_id")
+    backtest["went_quiet"] = backtest.days_since_last_active >= back_days
     if backtest.went_quiet.nunique() == 2:
         from sklearn.metrics import roc_auc_score
 

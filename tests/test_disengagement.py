@@ -68,6 +68,8 @@ ACTIVITY: dict[str, list[tuple[list[int], tuple[str, ...]]]] = {
     "fading": [(span(21, 15), BASIC)],
     "gone": [([100], BASIC)],
     "reader": [([100], BASIC)],  # gone from the product, but opened a newsletter on D-50
+    "last_89": [([89], BASIC)],  # one day short of inactive_after_days
+    "last_90": [([90], BASIC)],
     "at_risk_today": [(span(30, 7), BASIC)],
 }
 PROFILE_ONLY = {"no_events": 30, "no_events_new": 3}  # signed up D-30 / D-3, never used it
@@ -347,13 +349,15 @@ def test_engagement_labels_at_their_thresholds(built):
     labels = rows(
         built,
         "select user_id, days_since_last_active, engagement_label from marts.user_daily_health "
-        "where activity_date = ? and user_id in ('abrupt', 'thinning', 'never', 'steady', 'gone', 'reader') "
-        "order by 1",
+        "where activity_date = ? and user_id in "
+        "('abrupt', 'thinning', 'never', 'steady', 'gone', 'reader', 'last_89', 'last_90') order by 1",
         D,
     )
     assert labels == [
         ("abrupt", 20, "recently_active"),
         ("gone", 100, "inactive"),
+        ("last_89", 89, "disengaged"),
+        ("last_90", 90, "inactive"),
         ("never", 50, "disengaged"),
         ("reader", 100, "disengaged"),  # last touch: the newsletter opened 50 days ago
         (

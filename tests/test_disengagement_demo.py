@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from orchestration.runner import run_pipeline
-from winback.evaluation import PATTERNS, health_ranking, pattern_scores, read_truth
+from winback.disengagement import PATTERNS
+from winback.evaluation import health_ranking, pattern_scores, read_truth
 from winback.generate import generate
 from winback.settings import load_config
 

@@ -18,13 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-PATTERNS = (
-    "steady",
-    "progressive_decline",
-    "abrupt_abandonment",
-    "never_activated",
-    "involuntary",
-)
+from winback.disengagement import PATTERNS
 
 
 @dataclass

@@ -144,6 +144,12 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The weak signals of user_daily_health, in the order of its columns (`signal_<name>`,
+    `<name>_since`); disengagement_alerts reads them by these names. -#}
+{% macro disengagement_signals() %}
+    {{ return(['usage_drop', 'no_core_action', 'help_visits', 'unsubscribed', 'payment_failure']) }}
+{% endmacro %}
+
 {#- An SQL predicate: the event name is in the setting's event list. An empty or null list
     means every event (empty_means_all) or none (a signal switched off). -#}
 {% macro event_in_setting(name_sql, setting_name, empty_means_all=true) -%}

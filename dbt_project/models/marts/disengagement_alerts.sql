@@ -2,7 +2,7 @@
     into "at risk" today (user_daily_engagement's state) or a weak signal started firing today
     (user_daily_health's `<signal>_since` is today). With their pattern, health score and the
     facts a campaign needs (value tier, contactability). Rebuilt for each as-of date. -#}
-{%- set signals = ['usage_drop', 'no_core_action', 'help_visits', 'unsubscribed', 'payment_failure'] %}
+{%- set signals = disengagement_signals() %}
 
 with today as (
     select * from {{ ref('user_daily_health') }}

@@ -36,7 +36,7 @@
         pre_hook="{% set start = incremental_window_start('activity_date') %}{% if start %}delete from {{ this }} where activity_date >= {{ start }} or activity_date > {{ as_of_date() }}{% endif %}",
     )
 }}
-{%- set signals = ['usage_drop', 'no_core_action', 'help_visits', 'unsubscribed', 'payment_failure'] %}
+{%- set signals = disengagement_signals() %}
 {%- set usage_window = setting('usage_drop_window_days') | int %}
 {%- set help_window = setting('help_window_days') | int %}
 {%- set unsubscribe_window = setting('unsubscribe_window_days') | int %}
@@ -179,29 +179,29 @@ flagged as (
             as days_since_last_core_action,
         active_days_prior >= {{ setting('usage_drop_min_prior_active_days') }}
             and active_days_recent * 100 <= active_days_prior * (100 - {{ setting('usage_drop_min_pct') }})
-            as usage_drop,
+            as signal_usage_drop,
         {{ dbt.datediff('coalesce(last_core_action_date, first_active_date)', 'activity_date', 'day') }}
-            >= {{ setting('no_core_action_days') }} as no_core_action,
-        help_visits_recent >= {{ setting('help_min_visits') }} as help_visits_signal,
-        unsubscribes_recent > 0 as unsubscribed,
+            >= {{ setting('no_core_action_days') }} as signal_no_core_action,
+        help_visits_recent >= {{ setting('help_min_visits') }} as signal_help_visits,
+        unsubscribes_recent > 0 as signal_unsubscribed,
         last_payment_failure_date is not null
             and (last_payment_success_date is null or last_payment_success_date < last_payment_failure_date)
-            as payment_failure
+            as signal_payment_failure
     from windowed
 ),
 
 {#- A firing started the day after the last day the signal was off (one running max, no
     lag). In an incremental run only the days from the one before the window are exact (that
-    day's windows have the history they need), so earlier days do not count; a signal on
+    day's windows have the history they need), so only those rows are kept here; a signal on
     since before the window keeps the date carried from that day's row; one that has never
     been off started on the user's first active day. #}
 scored as (
     select
         *,
         {%- for s in signals %}
-        {%- set flag = 'help_visits_signal' if s == 'help_visits' else s %}
-        case when {{ flag }} then coalesce(
-            cast({{ dbt.dateadd('day', 1, 'max(case when not ' ~ flag ~ (' and activity_date >= ' ~ dbt.dateadd('day', -1, window_start) if window_start else '') ~ ' then activity_date end) over (partition by user_id order by activity_date rows unbounded preceding)') }} as date),
+        {%- set last_off = 'max(case when not signal_' ~ s ~ ' then activity_date end) over (partition by user_id order by activity_date rows unbounded preceding)' %}
+        case when signal_{{ s }} then coalesce(
+            cast({{ dbt.dateadd('day', 1, last_off) }} as date),
             carried_{{ s }}_since,
             first_active_date
         ) end as {{ s }}_since,
@@ -246,13 +246,11 @@ final as (
         last_payment_failure_date,
         last_message_engaged_date,
         {%- for s in signals %}
-        {%- set flag = 'help_visits_signal' if s == 'help_visits' else s %}
-        {{ flag }} as signal_{{ s }},
+        signal_{{ s }},
         {{ s }}_since,
         {%- endfor %}
         {%- for s in signals %}
-        {%- set flag = 'help_visits_signal' if s == 'help_visits' else s %}
-        case when {{ flag }} then 1 else 0 end{{ ' +' if not loop.last }}
+        case when signal_{{ s }} then 1 else 0 end{{ ' +' if not loop.last }}
         {%- endfor %} as active_signals,
         frequency_score,
         recency_score,
