@@ -17,7 +17,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.charts import mart_metadata
 from orchestration.project import winback_project
 from orchestration.resources import WarehouseResource, WinbackSettings
-from winback.ingest import RAW_SCHEMA, ensure_raw_tables
+from winback.ingest import RAW_SCHEMA, ensure_raw_tables, short_error
+from winback.model_settings import SettingError, check_setting, check_settings
 from winback.settings import dbt_environment
 
 DBT_TARGET_DIR = winback_project.project_dir / "target" / "dagster"
@@ -39,6 +40,15 @@ class DbtBuildConfig(dg.Config):
     settings: dict[str, Any] = {}
     """Any dbt var by name, e.g. {"week_start": "sunday", "mau_window_days": 28}; wins over
     the preset. The list and defaults: dbt_project/dbt_project.yml."""
+
+    def checked_vars(self, default_as_of: str | None, pending_start: str | None) -> dict[str, Any]:
+        """The dbt vars of this run, every value checked (one line naming a bad setting)."""
+        return dbt_vars(
+            check_setting("as_of_date", self.as_of_date) or default_as_of,
+            check_setting("start_date", self.start_date) or pending_start,
+            check_setting("preset", self.preset),
+            check_settings(self.settings),
+        )
 
 
 class WinbackDbtTranslator(DagsterDbtTranslator):
@@ -116,13 +126,21 @@ def winback_dbt_models(
     with warehouse.get_connection() as con:
         ensure_raw_tables(con)
         pending_start, watermark = pending_rebuild_start(con)
-    as_of = config.as_of_date or (settings.as_of_date.isoformat() if settings.as_of_date else None)
-    start = config.start_date or pending_start
-    variables = dbt_vars(as_of, start, config.preset, config.settings)
+        event_dates = con.execute(
+            f"select count(*), cast(min(occurred_at) as date), cast(max(occurred_at) as date) "
+            f"from {RAW_SCHEMA}.events"
+        ).fetchone()
+    try:
+        variables = config.checked_vars(
+            settings.as_of_date.isoformat() if settings.as_of_date else None, pending_start
+        )
+    except SettingError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    check_there_is_something_to_build(event_dates, variables.get("as_of_date"))
     context.log.info(
-        f"dbt build with as_of_date={as_of or 'latest event date'}, "
-        f"incremental start={start or 'lookback from the last built day'}, "
-        f"preset={config.preset or 'none'}, settings={config.settings or 'defaults'}"
+        f"dbt build with as_of_date={variables.get('as_of_date') or 'latest event date'}, "
+        f"incremental start={variables.get('start_date') or 'lookback from the last built day'}, "
+        f"preset={variables.get('preset') or 'none'}, settings={config.settings or 'defaults'}"
         + (", full refresh" if config.full_refresh else "")
     )
     os.environ.update(dbt_environment(warehouse.path))
@@ -135,13 +153,48 @@ def winback_dbt_models(
     try:
         for event in invocation.stream():
             events.append(event)
-    except Exception:
+    except Exception as exc:
         yield from events  # what dbt built before failing is still recorded
-        raise
+        raise dg.Failure(description=dbt_failure_line(invocation, exc)) from exc
     with warehouse.get_connection() as con:
         mark_built(con, watermark)
         events = [_with_mart_metadata(context, con, event) for event in events]
     yield from events
+
+
+def check_there_is_something_to_build(event_dates: tuple, as_of_date: str | None) -> None:
+    """Stop before dbt when the marts could only come out empty: no events at all, or an as-of
+    date before the first one (a local day can start a day before its UTC date)."""
+    import datetime as dt
+
+    count, first, last = event_dates
+    if not count:
+        raise dg.Failure(
+            description="no events in the warehouse: every events file was rejected or "
+            "quarantined, or none was found; nothing was built or published"
+        )
+    if as_of_date and dt.date.fromisoformat(as_of_date) < first - dt.timedelta(days=1):
+        raise dg.Failure(
+            description=f"as-of date {as_of_date} is before the first event ({first}): every "
+            f"mart would be empty; choose a date from {first} to {last}"
+        )
+
+
+def dbt_failure_line(invocation, exc: Exception) -> str:
+    """One line saying which dbt nodes failed and why (dbt's own messages, without the log)."""
+    failures = []
+    try:
+        results = invocation.get_artifact("run_results.json")["results"]
+    except Exception:  # no run_results: dbt stopped before running anything
+        results = []
+    for r in results:
+        if r.get("status") in ("error", "fail", "runtime error"):
+            node = r["unique_id"].split(".")[-1]
+            failures.append(f"{node}: {short_error(r.get('message') or r['status'], 200)}")
+    if not failures:
+        messages = getattr(invocation, "_error_messages", None) or [str(exc)]
+        failures = [short_error(m, 300) for m in messages[:3]]
+    return f"dbt build failed ({len(failures)}): " + "; ".join(failures[:5])
 
 
 def _with_mart_metadata(context: dg.AssetExecutionContext, con, event):

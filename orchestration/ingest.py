@@ -46,9 +46,9 @@ def quarantine_message(result: IngestResult) -> str:
             f"  row {e['row']}, column {e['column']}: rule {e['rule']} failed "
             f"({e['reason']}; value {e['value']!r})"
         )
+    quoted = "'" + result.source_file.replace("'", "''") + "'"
     parts.append(
-        f"  All of them: select * from {RAW_SCHEMA}.quarantine where source_file = "
-        f"'{result.source_file}'"
+        f"  All of them: select * from {RAW_SCHEMA}.quarantine where source_file = {quoted}"
     )
     return "\n".join(parts)
 
@@ -100,7 +100,7 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
     )
     def _raw_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, winback: WinbackSettings
-    ) -> dg.MaterializeResult:
+    ):
         from winback.expectations import validate_batch
 
         source_file = context.partition_key
@@ -108,20 +108,44 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
             raise dg.Failure(f"{source_file} is not a {kind.name} file")
         config = winback.config()
         started = time.perf_counter()
+        validations = []
+
+        def great_expectations(result: IngestResult) -> list[str]:
+            # runs inside the load's transaction: a failure rolls the whole file back
+            validations.append(validate_batch(con, kind, result, config.validation))
+            return [
+                f"great_expectations ({o.expectation} on {o.column}: {o.observed})"
+                for o in validations[-1].failed
+            ]
+
         with warehouse.get_connection() as con:
             try:
-                result = ingest_file(con, config.landing_dir, source_file, config.validation)
+                result = ingest_file(
+                    con,
+                    config.landing_dir,
+                    source_file,
+                    config.validation,
+                    verify=great_expectations,
+                )
             except FileRejected as exc:
                 context.log.error(f"Rejected {exc}")
+                for check in ("counts_reconcile", "great_expectations"):
+                    if any(f.startswith(check) for f in exc.failed_checks):
+                        yield dg.AssetCheckResult(
+                            check_name=check,
+                            passed=False,
+                            metadata={"failed": "; ".join(exc.failed_checks)},
+                        )
                 raise dg.Failure(
                     description=f"Rejected {exc}",
                     metadata={
                         "source_file": source_file,
                         "missing_columns": ", ".join(exc.missing_columns),
+                        "failed_checks": "; ".join(exc.failed_checks),
                     },
-                ) from exc
-            validation = validate_batch(con, kind, result, config.validation)
+                ) from None
             table_rows = con.execute(f"select count(*) from {RAW_SCHEMA}.{kind.name}").fetchone()[0]
+        validation = validations[-1]
         seconds = time.perf_counter() - started
 
         if result.rows_quarantined:
@@ -131,14 +155,7 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
             f"quarantined {result.rows_quarantined:,}, duplicates dropped "
             f"{result.duplicates_dropped:,} in {seconds:.1f}s"
         )
-        if not validation.success:
-            context.log.error(
-                f"{source_file}: Great Expectations found problems in the loaded batch:\n"
-                + "\n".join(
-                    f"  {o.expectation} on {o.column}: {o.observed}" for o in validation.failed
-                )
-            )
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata=_ingest_metadata(result, table_rows, seconds),
             check_results=[
                 dg.AssetCheckResult(

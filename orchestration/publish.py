@@ -1,13 +1,28 @@
-"""Publish the marts for BI: a separate DuckDB file and one Parquet file per mart, each swapped
-in by an atomic rename, so readers never see a half-written state and never hold the
-warehouse's write lock. Parquet is there for readers with an older DuckDB (a file written by
-DuckDB 2.0 cannot be opened by 1.x) and for tools that do not speak DuckDB at all.
+"""Publish the marts for BI, all tables at once: readers see the whole previous publication or
+the whole new one, never a mix.
+
+Each publication is a folder of its own, written completely before anyone can see it:
+
+    <publish_dir>/versions/<version>/winback.duckdb     every mart in one DuckDB file
+    <publish_dir>/versions/<version>/parquet/*.parquet  one Parquet file per mart
+    <publish_dir>/versions/<version>/manifest.json      version, time, tables and row counts
+    <publish_dir>/current -> versions/<version>         switched by one atomic rename
+
+and `winback.duckdb`, `parquet` and `manifest.json` in `<publish_dir>` are links through
+`current`, so the paths BI tools were given keep working. A reader that needs several files of
+one version resolves `current` once and reads inside that folder. A crash at any point leaves
+`current` on a complete version; the next publication removes what the crash left behind.
+The last `keep` publications are kept (WINBACK_KEEP_PUBLICATIONS), older ones removed.
+
+Parquet is there for readers with an older DuckDB (a file written by DuckDB 2.0 cannot be opened
+by 1.x) and for tools that do not speak DuckDB at all.
 """
 
 import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +33,16 @@ from orchestration.resources import WarehouseResource, WinbackSettings
 
 MARTS_SCHEMA = "marts"
 PUBLISHED_DB = "winback.duckdb"
+VERSIONS = "versions"
+CURRENT = "current"
+# BI-facing names in publish_dir, each a link into the current version
+STABLE_LINKS = (PUBLISHED_DB, "parquet", "manifest.json")
+# a publication without rows here would be empty for every reader: refuse it
+MUST_HAVE_ROWS = ("users", "user_activity_daily")
+
+
+class PublishRefused(Exception):
+    """Publishing would replace the current publication with nothing usable."""
 
 
 def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -29,48 +54,131 @@ def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def publish_marts(con: duckdb.DuckDBPyConnection, publish_dir: Path, run_id: str) -> dict:
-    """Copy every table of the marts schema to `publish_dir` and return what was published."""
+def _sql_path(path: Path) -> str:
+    """A path as an SQL string literal (ATTACH and COPY take no bound parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def current_version(publish_dir: Path) -> Path | None:
+    """The folder of the current publication, resolved once (None before the first one)."""
+    link = Path(publish_dir) / CURRENT
+    if not link.is_symlink():
+        return None
+    target = (link.parent / os.readlink(link)).resolve()
+    return target if (target / "manifest.json").exists() else None
+
+
+def _replace_with_link(link: Path, target: str) -> None:
+    """Point `link` at `target` with one rename: readers see the old target or the new one."""
+    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target)
+    if link.is_dir() and not link.is_symlink():
+        # the layout before versioned publications: a real folder cannot be renamed over
+        shutil.rmtree(link)
+    os.replace(tmp, link)
+
+
+def clean_leftovers(publish_dir: Path, keep: int) -> list[str]:
+    """Remove what crashed runs left (staging folders, unfinished versions, temporary links)
+    and publications beyond the newest `keep`. Returns what was removed."""
+    removed = []
+    current = current_version(publish_dir)
+    for stale in list(publish_dir.glob(".staging-*")) + list(publish_dir.glob(".*.tmp-*")):
+        removed.append(stale.name)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+    versions = publish_dir / VERSIONS
+    if versions.is_dir():
+        complete = []
+        for folder in sorted(versions.iterdir()):
+            if folder == current:
+                continue
+            if folder.name.startswith(".") or not (folder / "manifest.json").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(f"{VERSIONS}/{folder.name}")
+            else:
+                complete.append(folder)
+        # the current one counts as one of the kept
+        for folder in complete[: max(0, len(complete) - (keep - (1 if current else 0)))]:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(f"{VERSIONS}/{folder.name}")
+    return removed
+
+
+def publish_marts(
+    con: duckdb.DuckDBPyConnection,
+    publish_dir: Path,
+    run_id: str,
+    keep: int = 3,
+    step: Callable[[str], None] = lambda name: None,
+) -> dict:
+    """Write every table of the marts schema as a new publication and switch to it. `step` is
+    called at each point of the sequence (the crash tests stop there)."""
+    publish_dir = Path(publish_dir)
     publish_dir.mkdir(parents=True, exist_ok=True)
-    staging = publish_dir / f".staging-{run_id}"
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "parquet").mkdir(parents=True)
+    clean_leftovers(publish_dir, keep)
     tables = mart_tables(con)
-    db_tmp = staging / PUBLISHED_DB
-    con.execute(f"attach '{db_tmp}' as published")
-    counts = {}
+    counts = {
+        t: con.execute(f"select count(*) from {MARTS_SCHEMA}.{_ident(t)}").fetchone()[0]
+        for t in tables
+    }
+    empty = [t for t in MUST_HAVE_ROWS if not counts.get(t)]
+    if empty:
+        raise PublishRefused(
+            f"nothing to publish: {', '.join(empty)} "
+            f"{'has' if len(empty) == 1 else 'have'} no rows (no valid event on or before the "
+            "as-of date?); the previous publication is left as it was"
+        )
+
+    now = dt.datetime.now(dt.UTC)
+    version = f"{now:%Y%m%dT%H%M%S%fZ}-{run_id[:8]}"
+    partial = publish_dir / VERSIONS / f".{version}.partial"
+    (partial / "parquet").mkdir(parents=True)
+    step("version folder created")
+    con.execute(f"attach {_sql_path(partial / PUBLISHED_DB)} as published")
     try:
         for table in tables:
             con.execute(
-                f"create table published.main.{table} as select * from {MARTS_SCHEMA}.{table}"
+                f"create table published.main.{_ident(table)} as "
+                f"select * from {MARTS_SCHEMA}.{_ident(table)}"
             )
-            counts[table] = con.execute(f"select count(*) from {MARTS_SCHEMA}.{table}").fetchone()[
-                0
-            ]
             con.execute(
-                f"copy (select * from {MARTS_SCHEMA}.{table}) to "
-                f"'{staging / 'parquet' / (table + '.parquet')}' (format parquet)"
+                f"copy (select * from {MARTS_SCHEMA}.{_ident(table)}) to "
+                f"{_sql_path(partial / 'parquet' / (table + '.parquet'))} (format parquet)"
             )
+            step(f"{table} written")
     finally:
         con.execute("detach published")
-
     manifest = {
-        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "version": version,
+        "published_at": now.isoformat(timespec="seconds"),
+        "run_id": run_id,
         "tables": counts,
         "duckdb": str(publish_dir / PUBLISHED_DB),
         "parquet_dir": str(publish_dir / "parquet"),
+        "version_dir": str(publish_dir / VERSIONS / version),
     }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-
-    # Swap in: each file is replaced by a rename on the same file system (atomic on POSIX).
-    (publish_dir / "parquet").mkdir(exist_ok=True)
-    for table in tables:
-        os.replace(
-            staging / "parquet" / f"{table}.parquet", publish_dir / "parquet" / f"{table}.parquet"
-        )
-    os.replace(db_tmp, publish_dir / PUBLISHED_DB)
-    os.replace(staging / "manifest.json", publish_dir / "manifest.json")
-    shutil.rmtree(staging, ignore_errors=True)
+    (partial / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    step("manifest written")
+    os.replace(partial, publish_dir / VERSIONS / version)  # complete, not yet visible
+    step("version complete")
+    _replace_with_link(publish_dir / CURRENT, f"{VERSIONS}/{version}")  # the switch
+    step("current switched")
+    for name in STABLE_LINKS:
+        link = publish_dir / name
+        if not (link.is_symlink() and os.readlink(link) == f"{CURRENT}/{name}"):
+            _replace_with_link(link, f"{CURRENT}/{name}")
+            step(f"{name} linked")
+    clean_leftovers(publish_dir, keep)
+    step("old versions removed")
     return manifest
 
 
@@ -79,19 +187,30 @@ def publish_marts(con: duckdb.DuckDBPyConnection, publish_dir: Path, run_id: str
     deps=mart_asset_keys(),
     group_name="published",
     kinds={"duckdb", "parquet"},
-    description="The marts copied to a separate DuckDB file and Parquet files for BI tools.",
+    description="The marts as one publication for BI tools: a DuckDB file and Parquet files in "
+    "a versioned folder, switched in atomically as a whole.",
 )
 def published_marts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, winback: WinbackSettings
 ) -> dg.MaterializeResult:
     settings = winback.config()
-    with warehouse.get_connection() as con:
-        manifest = publish_marts(con, settings.publish_dir, context.run_id)
+    try:
+        with warehouse.get_connection() as con:
+            manifest = publish_marts(
+                con, settings.publish_dir, context.run_id, keep=settings.keep_publications
+            )
+    except PublishRefused as exc:
+        raise dg.Failure(description=str(exc)) from None
     rows = "\n".join(f"| {t} | {n:,} |" for t, n in manifest["tables"].items())
-    context.log.info(f"Published {len(manifest['tables'])} marts to {settings.publish_dir}")
+    context.log.info(
+        f"Published {len(manifest['tables'])} marts to {settings.publish_dir} "
+        f"(version {manifest['version']})"
+    )
     metadata = {
+        "version": manifest["version"],
         "duckdb_file": dg.MetadataValue.path(manifest["duckdb"]),
         "parquet_dir": dg.MetadataValue.path(manifest["parquet_dir"]),
+        "version_dir": dg.MetadataValue.path(manifest["version_dir"]),
         "tables": dg.MetadataValue.md("| table | rows |\n|---|---|\n" + rows),
         "table_count": len(manifest["tables"]),
     }

@@ -1,5 +1,7 @@
 """Resources: winback's settings and the DuckDB warehouse, both resolved at run time."""
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +11,12 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from winback.locking import warehouse_lock
 from winback.settings import WinbackConfig, load_config
+
+WAREHOUSE_TAG = "winback/warehouse"
+PID_TAG = "winback/pid"
+HOST_TAG = "winback/host"
 
 
 class WinbackSettings(dg.ConfigurableResource):
@@ -21,17 +28,22 @@ class WinbackSettings(dg.ConfigurableResource):
     earliest_date: str = ""
     as_of_date: str = ""
     now: str = ""
+    keep_publications: str = ""
 
     def config(self) -> WinbackConfig:
-        return load_config(
-            {
-                "landing_dir": self.landing_dir,
-                "publish_dir": self.publish_dir,
-                "earliest_date": self.earliest_date,
-                "as_of_date": self.as_of_date,
-                "now": self.now,
-            }
-        )
+        try:
+            return load_config(
+                {
+                    "landing_dir": self.landing_dir,
+                    "publish_dir": self.publish_dir,
+                    "earliest_date": self.earliest_date,
+                    "as_of_date": self.as_of_date,
+                    "now": self.now,
+                    "keep_publications": self.keep_publications,
+                }
+            )
+        except ValueError as exc:
+            raise dg.Failure(description=f"winback settings: {exc}") from None
 
 
 class WarehouseResource(DuckDBResource):
@@ -48,6 +60,34 @@ class WarehouseResource(DuckDBResource):
         return load_config({"warehouse": self.database}).warehouse
 
     @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WarehouseResource"]:
+        """Hold the warehouse's run lock for the whole run (one writer at a time, whichever way
+        the run was launched), and close the books of runs a killed process left STARTED."""
+        config = load_config({"warehouse": self.database})
+        with warehouse_lock(
+            config.warehouse,
+            what=f"Dagster run {context.run_id}",
+            wait_seconds=config.lock_wait,
+            on_wait=context.log.info,
+        ) as stale:
+            if stale:
+                context.log.warning(
+                    f"took over the warehouse lock left by pid {stale.get('pid')} "
+                    f"({stale.get('what')}), which ended without releasing it"
+                )
+            if context.instance is not None and context.run_id:
+                fail_abandoned_runs(context.instance, config.warehouse, context.run_id, context.log)
+                context.instance.add_run_tags(
+                    context.run_id,
+                    {
+                        WAREHOUSE_TAG: str(config.warehouse),
+                        PID_TAG: str(os.getpid()),
+                        HOST_TAG: socket.gethostname(),
+                    },
+                )
+            yield self
+
+    @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.path), config=self.connection_config)
@@ -57,3 +97,30 @@ class WarehouseResource(DuckDBResource):
             yield con
         finally:
             con.close()
+
+
+def fail_abandoned_runs(
+    instance: dg.DagsterInstance, warehouse: Path, run_id: str, log=None
+) -> list:
+    """Runs on this warehouse still marked STARTED whose process is gone (killed): mark them
+    failed, so the UI and the run history tell the truth. Only called by the lock holder."""
+    from winback.locking import pid_alive
+
+    abandoned = []
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED], tags={WAREHOUSE_TAG: str(warehouse)}
+        )
+    )
+    for run in runs:
+        pid, host = run.tags.get(PID_TAG, ""), run.tags.get(HOST_TAG, "")
+        if run.run_id == run_id or host != socket.gethostname() or not pid.isdigit():
+            continue
+        if pid_alive(int(pid)):
+            continue
+        message = f"run abandoned: its process (pid {pid}) ended without finishing the run"
+        instance.report_run_failed(run, message)
+        abandoned.append(run.run_id)
+        if log is not None:
+            log.warning(f"marked run {run.run_id} failed: {message}")
+    return abandoned

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -18,11 +19,24 @@ from orchestration.definitions import resources as default_resources
 from orchestration.ingest import RAW_ASSETS, partitions_for
 from orchestration.project import ensure_manifest
 from orchestration.resources import WarehouseResource, WinbackSettings
-from winback.contract import kind_for_path
-from winback.ingest import RAW_SCHEMA, landing_files
+from winback.contract import FILE_KINDS, kind_for_path
+from winback.ingest import RAW_SCHEMA, landing_files, short_error
+from winback.locking import describe_holder, warehouse_lock
+from winback.model_settings import check_setting, check_settings
 from winback.settings import WinbackConfig
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# failures are reported once, as a line on stdout and in full in the run's log file
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+class RunRefused(Exception):
+    """The run cannot start or would publish nothing usable; one line says why."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 DBT_LINES_WORTH_SHOWING = re.compile(r"OK created|ERROR|FAIL|WARN|Done\. PASS")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -56,6 +70,7 @@ class FileOutcome:
     rows_quarantined: int = 0
     duplicates_dropped: int = 0
     error: str | None = None
+    details: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +81,7 @@ class PipelineSummary:
     published: dict[str, int] = field(default_factory=dict)
     publish_dir: str = ""
     errors: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # full errors with stack traces
 
     @property
     def success(self) -> bool:
@@ -78,14 +94,25 @@ class PipelineSummary:
         }
 
 
-def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+def _failures(result: dg.ExecuteInProcessResult) -> tuple[str, list[str]]:
+    """The first failure as one line (the cause, not the wrapper), and every failure in full."""
+    lines, details = [], []
     for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
-            error = event.step_failure_data.error
-            if error is not None:
-                message = " ".join(error.message.split())
-                return message.split("Failure: ", 1)[-1][:600]
-    return "run failed (see the run in the Dagster UI)"
+        if event.event_type_value not in ("STEP_FAILURE", "RUN_FAILURE"):
+            continue
+        data = event.step_failure_data if event.event_type_value == "STEP_FAILURE" else None
+        error = data.error if data else getattr(event.event_specific_data, "error", None)
+        user = data.user_failure_data if data else None
+        if user is not None and user.description:
+            lines.append(" ".join(user.description.split()))
+        elif error is not None:
+            cause = error
+            while cause.cause is not None:
+                cause = cause.cause
+            lines.append(f"{cause.cls_name}: {short_error(cause.message.strip(), 400)}")
+        if error is not None:
+            details.append(f"{event.step_key or 'run'}: {error.to_string()}")
+    return (lines[0] if lines else "run failed (see the run in the Dagster UI)"), details
 
 
 def _run_resources(config: WinbackConfig) -> dict:
@@ -97,6 +124,7 @@ def _run_resources(config: WinbackConfig) -> dict:
         earliest_date=config.earliest_date.isoformat(),
         as_of_date=config.as_of_date.isoformat() if config.as_of_date else "",
         now=config.now.isoformat() if config.now else "",
+        keep_publications=str(config.keep_publications),
     )
     return res
 
@@ -126,7 +154,7 @@ def ingest_landing_file(
         for name in ("rows_read", "rows_loaded", "rows_quarantined", "duplicates_dropped"):
             setattr(outcome, name, meta[name].value)
     else:
-        outcome.error = _failure_message(result)
+        outcome.error, outcome.details = _failures(result)
     return outcome
 
 
@@ -157,6 +185,26 @@ def build_marts(
     )
 
 
+def check_landing(landing_dir: Path) -> list[str]:
+    """The landing files to ingest; refuses (exit 2) a folder that is missing or holds none."""
+    if not landing_dir.is_dir():
+        raise RunRefused(f"the landing folder {landing_dir} does not exist", exit_code=2)
+    files = landing_files(landing_dir)
+    if not files:
+        ignored = sorted(
+            p.relative_to(landing_dir).as_posix()
+            for p in landing_dir.rglob("*")
+            if p.is_file() and not p.name.startswith((".", "_"))
+        )
+        seen = f"; ignored {len(ignored)} file(s) such as {ignored[0]}" if ignored else ""
+        raise RunRefused(
+            f"no landing file in {landing_dir}: a file's kind ({', '.join(FILE_KINDS)}) must be "
+            "its folder or its name's start, and its format .csv, .parquet or .jsonl" + seen,
+            exit_code=2,
+        )
+    return files
+
+
 def run_pipeline(
     config: WinbackConfig,
     instance: dg.DagsterInstance | None = None,
@@ -165,12 +213,27 @@ def run_pipeline(
     preset: str | None = None,
     settings: dict | None = None,
 ) -> PipelineSummary:
+    """Ingest every landing file, then build and publish the marts, holding the warehouse's run
+    lock throughout. Raises `SettingError` / `RunRefused` / `WarehouseBusy` before anything
+    is written when the run cannot start."""
+    preset = check_setting("preset", preset)
+    settings = check_settings(settings)
+    files = check_landing(config.landing_dir)
     ensure_manifest()
     instance = instance or dg.DagsterInstance.get()
     summary = PipelineSummary(publish_dir=str(config.publish_dir))
-    files = landing_files(config.landing_dir)
-    if not files:
-        summary.errors.append(f"no landing files found in {config.landing_dir}")
+    with warehouse_lock(
+        config.warehouse, what="winback run", wait_seconds=config.lock_wait, on_wait=progress
+    ) as stale:
+        if stale:
+            progress(f"  (took over the lock of {describe_holder(stale)}, which ended without it)")
+        _ingest_and_build(
+            config, instance, files, summary, progress, full_refresh, preset, settings
+        )
+    return summary
+
+
+def _ingest_and_build(config, instance, files, summary, progress, full_refresh, preset, settings):
     progress(f"Ingesting {len(files)} landing file(s) from {config.landing_dir}")
     for i, rel in enumerate(files, 1):
         outcome = ingest_landing_file(rel, config, instance)
@@ -184,6 +247,16 @@ def run_pipeline(
         else:
             progress(f"  [{i}/{len(files)}] {rel}: FAILED: {outcome.error}")
             summary.errors.append(outcome.error or rel)
+            summary.details += outcome.details
+
+    loaded = [f for f in summary.files if f.success]
+    if not loaded or not any(f.rows_loaded for f in loaded):
+        why = "every landing file was rejected" if not loaded else "every row was quarantined"
+        summary.errors.append(
+            f"nothing to build: {why}; the marts and the publication are left as they were"
+        )
+        progress(f"  {summary.errors[-1]}")
+        return
 
     progress("Building the marts with dbt and publishing them ...")
     started = time.perf_counter()
@@ -194,12 +267,13 @@ def run_pipeline(
     summary.marts_seconds = time.perf_counter() - started
     summary.marts_success = result.success
     if not result.success:
-        summary.errors.append(_failure_message(result))
-        progress(f"  marts: FAILED: {summary.errors[-1]}")
+        line, details = _failures(result)
+        summary.errors.append(line)
+        summary.details += details
+        progress(f"  marts: FAILED: {line} (the publication is left as it was)")
     else:
         progress(f"  marts built and published ({summary.marts_seconds:.1f}s)")
         summary.published = published_counts(config)
-    return summary
 
 
 def published_counts(config: WinbackConfig) -> dict[str, int]:

@@ -12,8 +12,10 @@ import datetime as dt
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
+from winback.model_settings import parse_assignment
 from winback.settings import ENVIRONMENT, load_config
 
 
@@ -29,7 +31,9 @@ def _path_options(parser: argparse.ArgumentParser, *names: str) -> None:
 
 def _config(args: argparse.Namespace):
     names = ("landing_dir", "warehouse", "publish_dir", "truth_dir", "earliest_date", "as_of_date")
-    return load_config({n: getattr(args, n, None) for n in names})
+    overrides = {n: getattr(args, n, None) for n in names}
+    overrides["lock_wait"] = getattr(args, "wait", None)
+    return load_config(overrides)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -67,61 +71,91 @@ def _ensure_dagster_home() -> None:
         )
 
 
+def _run_log(config) -> Path:
+    logs = config.warehouse.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs / f"winback-run-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
+    settings = dict(parse_assignment(pair) for pair in args.set or [])
     _ensure_dagster_home()
-    from orchestration.runner import disengagement_summary, quarantine_by_rule, run_pipeline
+    # the dbt manifest must exist before anything imports the dbt assets
+    from orchestration.project import ensure_manifest
 
-    started = time.perf_counter()
-    summary = run_pipeline(
-        config,
-        full_refresh=args.full_refresh,
-        progress=lambda m: print(m, flush=True),
-        preset=args.preset,
-        settings=parse_settings(args.set),
-    )
+    ensure_manifest()
+    from orchestration.runner import RunRefused, run_pipeline
+    from winback.locking import WarehouseBusy
+
+    log_path = _run_log(config)
+    with log_path.open("w") as log:
+
+        def progress(message: str) -> None:
+            print(message, flush=True)
+            log.write(message + "\n")
+            log.flush()
+
+        started = time.perf_counter()
+        try:
+            summary = run_pipeline(
+                config,
+                full_refresh=args.full_refresh,
+                progress=progress,
+                preset=args.preset,
+                settings=settings,
+            )
+        except RunRefused as exc:
+            progress(f"winback: {exc}")
+            return exc.exit_code
+        except WarehouseBusy as exc:
+            progress(f"winback: {exc}")
+            return 3
+        except Exception as exc:  # a bug: one line here, the trace in the log
+            log.write(traceback.format_exc())
+            print(f"winback: unexpected error: {type(exc).__name__}: {exc}".splitlines()[0])
+            print(f"  details: {log_path}")
+            return 1
+        _print_summary(config, summary, progress, started)
+        if summary.details:
+            log.write("\nFull errors\n" + "\n\n".join(summary.details) + "\n")
+            progress(f"  details of the errors: {log_path}")
+    return 0 if summary.success else 1
+
+
+def _print_summary(config, summary, progress, started: float) -> None:
+    from orchestration.runner import disengagement_summary, quarantine_by_rule
+
     totals = summary.totals()
-    print()
-    print("Summary")
-    print(f"  files ingested     {sum(f.success for f in summary.files)} of {len(summary.files)}")
-    print(f"  rows read          {totals['rows_read']:>12,}")
-    print(f"  rows loaded        {totals['rows_loaded']:>12,}")
-    print(f"  rows quarantined   {totals['rows_quarantined']:>12,}")
-    print(f"  duplicates dropped {totals['duplicates_dropped']:>12,}")
+    progress("")
+    progress("Summary")
+    progress(
+        f"  files ingested     {sum(f.success for f in summary.files)} of {len(summary.files)}"
+    )
+    progress(f"  rows read          {totals['rows_read']:>12,}")
+    progress(f"  rows loaded        {totals['rows_loaded']:>12,}")
+    progress(f"  rows quarantined   {totals['rows_quarantined']:>12,}")
+    progress(f"  duplicates dropped {totals['duplicates_dropped']:>12,}")
     if totals["rows_quarantined"] and config.warehouse.exists():
         for kind, rule, n in quarantine_by_rule(config):
-            print(f"      {kind:<17} {rule:<34} {n:>8,}")
+            progress(f"      {kind:<17} {rule:<34} {n:>8,}")
     if summary.published:
-        print(f"  published to {summary.publish_dir}/winback.duckdb and parquet/:")
+        progress(f"  published to {summary.publish_dir}/winback.duckdb and parquet/:")
         for table, rows in summary.published.items():
-            print(f"      {table:<28} {rows:>12,} rows")
+            progress(f"      {table:<28} {rows:>12,} rows")
     disengagement = disengagement_summary(config) if summary.published else None
     if disengagement:
-        print(f"  disengagement as of {disengagement['as_of']}:")
-        print("      " + " · ".join(f"{p} {n:,}" for p, n in disengagement["patterns"]))
-        print("      " + " · ".join(f"{label} {n:,}" for label, n in disengagement["labels"]))
+        progress(f"  disengagement as of {disengagement['as_of']}:")
+        progress("      " + " · ".join(f"{p} {n:,}" for p, n in disengagement["patterns"]))
+        progress("      " + " · ".join(f"{label} {n:,}" for label, n in disengagement["labels"]))
         alerts, crossed = disengagement["alerts"]
-        print(
+        progress(
             f"      alerts today: {alerts:,} ({crossed:,} crossed into at risk, the rest started "
             "firing a weak signal): disengagement_alerts"
         )
     for error in summary.errors:
-        print(f"  ERROR: {error}")
-    print(f"  total time {time.perf_counter() - started:.1f}s")
-    return 0 if summary.success else 1
-
-
-def parse_settings(pairs: list[str]) -> dict:
-    """`--set week_start=sunday --set core_events='["a","b"]'`: values are YAML (numbers, lists)."""
-    import yaml
-
-    settings = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"--set takes name=value, got {pair!r}")
-        settings[name.strip()] = yaml.safe_load(value)
-    return settings
+        progress(f"  ERROR: {error}")
+    progress(f"  total time {time.perf_counter() - started:.1f}s")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -176,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     _path_options(run, "landing_dir", "warehouse", "publish_dir", "earliest_date", "as_of_date")
     run.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     run.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        help="how long to wait for another run on the same warehouse to end (env "
+        "WINBACK_LOCK_WAIT, default 600; 0: refuse at once)",
+    )
+    run.add_argument(
         "--preset",
         choices=["posthog", "amplitude", "mixpanel"],
         help="engagement settings that reproduce this tool (docs/metrics.md)",
@@ -208,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:  # bad dates, paths
-        print(f"winback: {exc}", file=sys.stderr)
+    except ValueError as exc:  # bad settings, dates, paths: one line, before anything runs
+        print(f"winback: {exc}")
         return 2
 
 

@@ -10,6 +10,7 @@ loaded before, inside one transaction, so re-running never duplicates a row.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import duckdb
 from winback.contract import FILE_KINDS, Column, FileKind, format_for_path, kind_for_path, row_rules
 
 RAW_SCHEMA = "raw"
+ROW = "_winback_row"  # the row number ingestion adds; a file column of this name is refused
 SQL_TYPES = {
     "text": "varchar",
     "timestamp": "timestamp",
@@ -30,9 +32,16 @@ SQL_TYPES = {
 class FileRejected(Exception):
     """The whole file cannot be loaded (unreadable, or a required column is missing)."""
 
-    def __init__(self, source_file: str, message: str, missing_columns: list[str] | None = None):
+    def __init__(
+        self,
+        source_file: str,
+        message: str,
+        missing_columns: list[str] | None = None,
+        failed_checks: list[str] | None = None,
+    ):
         self.source_file = source_file
         self.missing_columns = missing_columns or []
+        self.failed_checks = failed_checks or []  # blocking checks that stopped the load
         super().__init__(f"{source_file}: {message}")
 
 
@@ -73,6 +82,19 @@ class ValidationSettings:
     def latest(self) -> dt.datetime:
         now = self.now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
         return now + dt.timedelta(days=1)
+
+
+def short_error(exc: BaseException, limit: int = 400) -> str:
+    """A reader's error on one line: DuckDB's CSV errors quote the offending line in full
+    (megabytes for a line that is too long), which hides the cause; keep the cause."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    kept = [
+        line if len(line) <= 160 else line[:157] + "..."
+        for line in lines
+        if not line.startswith(("Original Line", "LINE ", "Possible ", "* "))
+    ]
+    text = " ".join(kept) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,8 +196,10 @@ def _rule_condition(rule_name: str, c: Column, v: ValidationSettings) -> str:
 
 @dataclass(frozen=True)
 class CompiledFile:
-    checked_sql: str  # every row: _row, the typed columns, _rule (the first rule it fails)
-    source_sql: str  # the file as read, with _row, for the quarantine's value and original_row
+    checked_sql: (
+        str  # every row: its number (ROW), the typed columns, _rule (the first rule it fails)
+    )
+    source_sql: str  # the file as read, with ROW, for the quarantine's value and original_row
     present: list[str]
     file_column: dict[str, str]  # contract column -> the file's own column name
 
@@ -190,11 +214,14 @@ def compile_file(
     else:
         reader = _reader_sql(path, fmt)
     if fmt == "parquet":
-        source = f"select *, file_row_number + 1 as _row from read_parquet({_lit(str(path))}, file_row_number = true)"
+        source = (
+            f"select * exclude (file_row_number), file_row_number + 1 as {ROW} "
+            f"from read_parquet({_lit(str(path))}, file_row_number = true)"
+        )
     else:
-        source = f"select *, row_number() over () as _row from {reader}"
+        source = f"select *, row_number() over () as {ROW} from {reader}"
 
-    select = ["_row"]
+    select = [ROW]
     for c in kind.columns:
         if c.name in by_lower:
             raw = _q(by_lower[c.name])
@@ -212,7 +239,7 @@ def compile_file(
         rule_case += " end"
 
     # the raw copies are only for the rules: what is kept per row is typed, plus the rule
-    kept = ", ".join(["_row", *(_q(c.name) for c in kind.columns)])
+    kept = ", ".join([ROW, *(_q(c.name) for c in kind.columns)])
     checked = f"""
         with src as ({source}),
         typed as (select {", ".join(select)} from src)
@@ -249,9 +276,15 @@ def ingest_file(
     relative_path: str,
     settings: ValidationSettings | None = None,
     example_limit: int = 20,
+    verify: Callable[[IngestResult], list[str]] | None = None,
 ) -> IngestResult:
     """Validate and load one landing file. Raises `FileRejected` (after logging the rejection)
-    when the file cannot be read or lacks a required column; nothing of it is loaded then."""
+    when the file cannot be read, lacks a required column or fails a blocking check; nothing of
+    it is loaded then.
+
+    The blocking checks run inside the load's transaction: the counts must reconcile, and
+    `verify` (the Great Expectations suite, from the caller) gets the result while the rows are
+    in place but not yet committed; the names of failed checks it returns roll the load back."""
     settings = settings or ValidationSettings()
     kind = kind_for_path(relative_path)
     fmt = format_for_path(relative_path)
@@ -269,8 +302,14 @@ def ingest_file(
         try:
             file_columns = _file_columns(con, path, fmt)
         except (duckdb.Error, OSError) as exc:
-            raise FileRejected(relative_path, f"cannot be read as {fmt}: {exc}") from exc
+            raise FileRejected(
+                relative_path, f"cannot be read as {fmt}: {short_error(exc)}"
+            ) from exc
         lower = {c.strip().lower() for c in file_columns}
+        if ROW in lower:
+            raise FileRejected(
+                relative_path, f"has a column named {ROW}, a name winback reserves for itself"
+            )
         missing = [c for c in kind.required_columns if c not in lower]
         if missing:
             raise FileRejected(
@@ -281,13 +320,29 @@ def ingest_file(
             )
         compiled = compile_file(kind, path, fmt, file_columns, settings)
         result.columns_present = compiled.present
-        _load(con, kind, compiled, result, example_limit)
+        _load(con, kind, compiled, result, example_limit, verify)
     except FileRejected as exc:
         result.status = "rejected"
         result.error = str(exc)
+        # what was read is still counted (as rejected with the file); nothing is loaded
+        result.rows_loaded = result.rows_quarantined = result.duplicates_dropped = 0
+        result.min_date = result.max_date = None
+        result.quarantine_by_rule, result.quarantine_examples = {}, []
         _replace_file(con, kind, relative_path, result, load=None)
         raise
     return result
+
+
+def _blocking_checks(result: IngestResult, verify) -> list[str]:
+    failed = []
+    if not result.reconciles:
+        failed.append(
+            f"counts_reconcile (read {result.rows_read:,} <> loaded {result.rows_loaded:,} + "
+            f"quarantined {result.rows_quarantined:,} + duplicates {result.duplicates_dropped:,})"
+        )
+    if verify is not None:
+        failed += verify(result)
+    return failed
 
 
 def _previous_dates(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple:
@@ -298,8 +353,11 @@ def _previous_dates(con: duckdb.DuckDBPyConnection, source_file: str) -> tuple:
     return row or (None, None)
 
 
-def _replace_file(con, kind: FileKind, source_file: str, result: IngestResult, load) -> None:
-    """Replace what `source_file` loaded before with this result, in one transaction."""
+def _replace_file(
+    con, kind: FileKind, source_file: str, result: IngestResult, load, verify=None
+) -> None:
+    """Replace what `source_file` loaded before with this result, in one transaction, committed
+    only when the blocking checks pass."""
     old_min, old_max = _previous_dates(con, source_file)
     con.execute("begin transaction")
     try:
@@ -331,19 +389,29 @@ def _replace_file(con, kind: FileKind, source_file: str, result: IngestResult, l
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
             ],
         )
+        if load is not None:
+            failed = _blocking_checks(result, verify)
+            if failed:
+                raise FileRejected(
+                    source_file,
+                    "blocking checks failed, nothing of it loaded: " + "; ".join(failed),
+                    failed_checks=failed,
+                )
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
 
 
-def _load(con, kind: FileKind, compiled: CompiledFile, result: IngestResult, limit: int) -> None:
+def _load(
+    con, kind: FileKind, compiled: CompiledFile, result: IngestResult, limit: int, verify=None
+) -> None:
     src_file = result.source_file
     con.execute("drop table if exists _checked")
     try:
         con.execute(f"create temp table _checked as {compiled.checked_sql}")
     except duckdb.Error as exc:
-        raise FileRejected(src_file, f"cannot be read: {exc}") from exc
+        raise FileRejected(src_file, f"cannot be read: {short_error(exc)}") from exc
 
     key = _dedupe_key_sql(kind, compiled.present)
     cols = ", ".join(_q(c) for c in kind.column_names)
@@ -372,25 +440,26 @@ def _load(con, kind: FileKind, compiled: CompiledFile, result: IngestResult, lim
         result.duplicates_dropped = valid_rows - distinct_keys
         result.rows_loaded = con.execute(
             f"""insert into {RAW_SCHEMA}.{kind.name} ({cols}, _source_file, _source_row)
-            select {cols_out}, {_lit(src_file)}, _row from _checked
+            select {cols_out}, {_lit(src_file)}, {ROW} from _checked
             where _rule is null
-            qualify row_number() over (partition by {key} order by _row) = 1"""
+            qualify row_number() over (partition by {key} order by {ROW}) = 1"""
         ).fetchone()[0]
         result.rows_quarantined = 0
         if result.rows_read > valid_rows:
             result.rows_quarantined = con.execute(
                 f"""insert into {RAW_SCHEMA}.quarantine
-                select {_lit(kind.name)}, {_lit(src_file)}, c._row, c._rule, r.column_name,
-                       {_value_case(compiled.file_column)}, r.description, to_json(s)::varchar
+                select {_lit(kind.name)}, {_lit(src_file)}, c.{ROW}, c._rule, r.column_name,
+                       {_value_case(compiled.file_column)}, r.description,
+                       to_json(s)::varchar
                 from _checked c
                 join ({_rule_descriptions(kind, compiled.present)}) r on r.rule = c._rule
-                join ({compiled.source_sql}) s on s._row = c._row
+                join ({compiled.source_sql}) s on s.{ROW} = c.{ROW}
                 where c._rule is not null"""
             ).fetchone()[0]
         _summarise_quarantine(con, result, limit)
 
     try:
-        _replace_file(con, kind, src_file, result, load=load)
+        _replace_file(con, kind, src_file, result, load=load, verify=verify)
     finally:
         con.execute("drop table if exists _checked")
 

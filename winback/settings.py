@@ -24,6 +24,10 @@ ENVIRONMENT = {
     "as_of_date": ("WINBACK_AS_OF_DATE", ""),
     # The clock used only by the "not in the future" rule; ISO timestamp, default: wall clock.
     "now": ("WINBACK_NOW", ""),
+    # Publications kept in the publish folder (the current one included).
+    "keep_publications": ("WINBACK_KEEP_PUBLICATIONS", "3"),
+    # Seconds a run waits for another run on the same warehouse to end before it gives up.
+    "lock_wait": ("WINBACK_LOCK_WAIT", "600"),
 }
 
 
@@ -36,6 +40,8 @@ class WinbackConfig:
     earliest_date: dt.date
     as_of_date: dt.date | None
     now: dt.datetime | None
+    keep_publications: int = 3
+    lock_wait: float = 600.0
 
     @property
     def validation(self) -> ValidationSettings:
@@ -44,9 +50,33 @@ class WinbackConfig:
 
 def _parse_date(name: str, value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from exc
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _parse_number(name: str, value: str, minimum: float, kind: type = int) -> int | float:
+    try:
+        number = kind(value.strip())
+    except ValueError:
+        number = None
+    if number is None or number < minimum or number != number:
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise ValueError(f"{name} must be {what} >= {minimum:g}, got {value!r}") from None
+    return number
+
+
+def _parse_now(value: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(value.strip()).replace(tzinfo=None)
+    except ValueError:
+        raise ValueError(f"now must be a timestamp as YYYY-MM-DDTHH:MM:SS, got {value!r}") from None
+
+
+def _parse_path(name: str, value: str) -> Path:
+    if not value.strip() or "\x00" in value:
+        raise ValueError(f"{name} must be a path, got {value!r}")
+    return Path(value).expanduser().resolve()
 
 
 def load_config(
@@ -55,22 +85,32 @@ def load_config(
     """Resolve every setting: explicit override, else environment variable, else default."""
     environ = os.environ if environ is None else environ
     overrides = overrides or {}
-    raw = {}
+    raw, origin = {}, {}
     for name, (variable, default) in ENVIRONMENT.items():
         value = overrides.get(name)
-        raw[name] = str(value) if value not in (None, "") else environ.get(variable, default)
-    now = None
-    if raw["now"]:
-        now = dt.datetime.fromisoformat(raw["now"]).replace(tzinfo=None)
-    return WinbackConfig(
-        landing_dir=Path(raw["landing_dir"]).resolve(),
-        warehouse=Path(raw["warehouse"]).resolve(),
-        publish_dir=Path(raw["publish_dir"]).resolve(),
-        truth_dir=Path(raw["truth_dir"]).resolve(),
-        earliest_date=_parse_date("earliest_date", raw["earliest_date"]),
-        as_of_date=_parse_date("as_of_date", raw["as_of_date"]) if raw["as_of_date"] else None,
-        now=now,
-    )
+        if value not in (None, ""):
+            raw[name], origin[name] = str(value), ""
+        else:
+            raw[name] = environ.get(variable, default)
+            origin[name] = f" (from {variable})" if variable in environ else ""
+    parsers = {
+        "landing_dir": _parse_path,
+        "warehouse": _parse_path,
+        "publish_dir": _parse_path,
+        "truth_dir": _parse_path,
+        "earliest_date": _parse_date,
+        "as_of_date": lambda n, v: _parse_date(n, v) if v.strip() else None,
+        "now": lambda n, v: _parse_now(v) if v.strip() else None,
+        "keep_publications": lambda n, v: _parse_number(n, v, 1),
+        "lock_wait": lambda n, v: _parse_number(n, v, 0, float),
+    }
+    values = {}
+    for name, parse in parsers.items():
+        try:
+            values[name] = parse(name, raw[name])
+        except ValueError as exc:
+            raise ValueError(f"{exc}{origin[name]}") from None
+    return WinbackConfig(**values)
 
 
 def dbt_environment(warehouse: Path) -> dict[str, str]:

@@ -88,7 +88,7 @@
     {%- endif -%}
     {%- set explicit = var(name, none) -%}
     {%- if explicit is not none -%}
-        {{ return(explicit) }}
+        {{ return(checked_setting(name, explicit, defaults[name])) }}
     {%- endif -%}
     {%- set preset_name = var('preset', none) -%}
     {%- if preset_name -%}
@@ -103,20 +103,54 @@
     {{ return(defaults[name]) }}
 {% endmacro %}
 
+{#- The values a text setting may take (the others are free text only where listed here). -#}
+{% macro winback_setting_choices() %}
+    {{ return({
+        'week_start': ['monday', 'sunday'],
+        'lifecycle_new_basis': ['signup', 'first_event'],
+        'retention_cohort_type': ['first_time', 'recurring'],
+    }) }}
+{% endmacro %}
+
+{#- An explicit value checked against the default's type before any model pastes it into SQL
+    (winback's command line and Dagster config check the same with winback.model_settings;
+    this covers `dbt build --vars` on its own). -#}
+{% macro checked_setting(name, value, default) %}
+    {%- set choices = winback_setting_choices() -%}
+    {%- set bad = none -%}
+    {%- if name in choices and value not in choices[name] -%}
+        {%- set bad = "one of " ~ choices[name] | join(', ') -%}
+    {%- elif name.endswith('_date') -%}
+        {%- do sql_date(value, name) -%}
+    {%- elif name == 'reporting_timezone' and not modules.re.match('^[A-Za-z][A-Za-z0-9_+/-]*$', value | string) -%}
+        {%- set bad = "an IANA timezone name" -%}
+    {%- elif default is number and (value is not number or value is boolean) -%}
+        {%- set bad = "a number" -%}
+    {%- elif default is mapping and value is not mapping -%}
+        {%- set bad = "a mapping" -%}
+    {%- elif name.endswith('_events') and (value is string or value is not iterable or value is mapping) -%}
+        {%- set bad = "a list of event names" -%}
+    {%- endif -%}
+    {%- if bad -%}
+        {{ exceptions.raise_compiler_error("setting " ~ name ~ " must be " ~ bad ~ ", not " ~ value) }}
+    {%- endif -%}
+    {{ return(value) }}
+{% endmacro %}
+
 {#- The local calendar date of a UTC timestamp in the reporting timezone (DST included). -#}
 {% macro local_date(utc_timestamp) -%}
     {{ return(adapter.dispatch('local_date', 'winback')(utc_timestamp)) }}
 {%- endmacro %}
 
 {% macro default__local_date(utc_timestamp) -%}
-    cast(({{ utc_timestamp }} at time zone 'UTC') at time zone '{{ setting("reporting_timezone") }}' as date)
+    cast(({{ utc_timestamp }} at time zone 'UTC') at time zone {{ sql_string(setting("reporting_timezone")) }} as date)
 {%- endmacro %}
 
 {% macro duckdb__local_date(utc_timestamp) -%}
     {%- if setting('reporting_timezone') | upper == 'UTC' -%}
         cast({{ utc_timestamp }} as date)
     {%- else -%}
-        cast(timezone('{{ setting("reporting_timezone") }}', cast({{ utc_timestamp }} as timestamptz)) as date)
+        cast(timezone({{ sql_string(setting("reporting_timezone")) }}, cast({{ utc_timestamp }} as timestamptz)) as date)
     {%- endif -%}
 {%- endmacro %}
 

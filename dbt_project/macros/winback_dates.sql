@@ -2,7 +2,7 @@
    date. Every mart filters on it, so a mart built for a past date ignores later events. #}
 {% macro as_of_date() -%}
     {%- if var('as_of_date') -%}
-        cast('{{ var("as_of_date") }}' as date)
+        {{ sql_date(var('as_of_date'), 'as_of_date') }}
     {%- else -%}
         (select max(event_date) from {{ ref('stg_landing__events') }})
     {%- endif -%}
@@ -17,14 +17,14 @@
         {#- never after the day after the last built day: a later start would leave a gap (and
             break the models that carry values from the day before their window) -#}
         {%- set result = run_query(
-            "select max(" ~ date_column ~ "), least(cast('" ~ var('start_date') ~ "' as date), max("
+            "select max(" ~ date_column ~ "), least(" ~ sql_date(var('start_date'), 'start_date') ~ ", max("
             ~ date_column ~ ") + 1) from " ~ this) -%}
         {%- if result.columns[0].values()[0] is none -%}
             {{ return(none) }}
         {%- endif -%}
         {{ return("cast('" ~ result.columns[1].values()[0] ~ "' as date)") }}
     {%- elif var('start_date') -%}
-        {{ return("cast('" ~ var('start_date') ~ "' as date)") }}
+        {{ return(sql_date(var('start_date'), 'start_date')) }}
     {%- elif execute -%}
         {%- set result = run_query("select max(" ~ date_column ~ ") from " ~ this) -%}
         {%- set latest = result.columns[0].values()[0] -%}
@@ -39,5 +39,29 @@
 
 {# A quoted SQL list from a list var: ('a', 'b'). #}
 {% macro sql_list(values) -%}
-    ({%- for v in values -%}'{{ v }}'{%- if not loop.last -%}, {% endif -%}{%- endfor -%})
+    {%- if values is string or values is not iterable or values is mapping -%}
+        {{ exceptions.raise_compiler_error("expected a list of names, not " ~ values) }}
+    {%- endif -%}
+    ({%- for v in values -%}{{ sql_string(v) }}{%- if not loop.last -%}, {% endif -%}{%- endfor -%})
+{%- endmacro %}
+
+{# A text value as an SQL string literal, quotes doubled. #}
+{% macro sql_string(value) -%}
+    '{{ (value | string) | replace("'", "''") }}'
+{%- endmacro %}
+
+{# A YYYY-MM-DD setting as an SQL date literal; anything else stops the build. #}
+{% macro sql_date(value, name) -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value | string) -%}
+        {{ exceptions.raise_compiler_error(name ~ " must be a date as YYYY-MM-DD, not " ~ value) }}
+    {%- endif -%}
+    {{ return("cast('" ~ value ~ "' as date)") }}
+{%- endmacro %}
+
+{# A number setting as an SQL literal; anything else stops the build. #}
+{% macro sql_number(value, name) -%}
+    {%- if value is not number or value is boolean -%}
+        {{ exceptions.raise_compiler_error(name ~ " must be a number, not " ~ value) }}
+    {%- endif -%}
+    {{ return(value | string) }}
 {%- endmacro %}

@@ -1,4 +1,5 @@
 -- depends_on: {{ ref('int_events_deduplicated') }}
+-- depends_on: {{ ref('user_activity_daily') }}
 {#- The days each user was active: any event, or only the `activity_events` setting's events. -#}
 {%- set activity_events = setting('activity_events') %}
 

@@ -98,9 +98,9 @@ final as (
         plan,
         case
             when plan in {{ sql_list(var('high_value_plans')) }}
-                or lifetime_revenue >= {{ var('value_tier_high_revenue') }} then 'high'
+                or lifetime_revenue >= {{ sql_number(var('value_tier_high_revenue'), 'value_tier_high_revenue') }} then 'high'
             when plan in {{ sql_list(var('mid_value_plans')) }}
-                or lifetime_revenue >= {{ var('value_tier_mid_revenue') }} then 'mid'
+                or lifetime_revenue >= {{ sql_number(var('value_tier_mid_revenue'), 'value_tier_mid_revenue') }} then 'mid'
             else 'low'
         end as value_tier,
         country,
