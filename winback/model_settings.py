@@ -85,6 +85,9 @@ SETTINGS: dict[str, Setting] = {
     "retention_return_events": NAMES,
     "lifecycle_new_basis": Setting("choice", choices=("signup", "first_event")),
     "retention_cohort_type": Setting("choice", choices=("first_time", "recurring")),
+    "retention_on_or_after_horizon": Setting(
+        "choice", choices=("as_of_date", "last_reported_period")
+    ),
     "report_start_date": DATE,
     "mau_window_days": _int(1, 366),
     "retention_max_days": _int(1, 3650),

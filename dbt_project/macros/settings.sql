@@ -18,6 +18,7 @@
         'retention_max_days': 30,
         'retention_max_weeks': 12,
         'retention_max_months': 6,
+        'retention_on_or_after_horizon': 'as_of_date',
         'at_risk_after_days': 7,
         'dormant_after_days': 28,
         'churned_after_days': 60,
@@ -65,18 +66,21 @@
             'lifecycle_new_basis': 'signup',
             'retention_cohort_type': 'recurring',
             'mau_window_days': 30,
+            'retention_on_or_after_horizon': 'last_reported_period',
         },
         'amplitude': {
             'week_start': 'sunday',
             'lifecycle_new_basis': 'first_event',
             'retention_cohort_type': 'first_time',
             'mau_window_days': 28,
+            'retention_on_or_after_horizon': 'as_of_date',
         },
         'mixpanel': {
             'week_start': 'monday',
             'lifecycle_new_basis': 'first_event',
             'retention_cohort_type': 'first_time',
             'mau_window_days': 28,
+            'retention_on_or_after_horizon': 'as_of_date',
         },
     }) }}
 {% endmacro %}
@@ -109,6 +113,7 @@
         'week_start': ['monday', 'sunday'],
         'lifecycle_new_basis': ['signup', 'first_event'],
         'retention_cohort_type': ['first_time', 'recurring'],
+        'retention_on_or_after_horizon': ['as_of_date', 'last_reported_period'],
     }) }}
 {% endmacro %}
 
