@@ -1,8 +1,11 @@
 """Jobs, the daily schedule and the landing-folder sensor.
 
-Runs that write the warehouse must not overlap (DuckDB has one writer): `make ui` configures
-the instance with `concurrency: runs: max_concurrent_runs: 1`, so requested runs queue and run
-in the order they were requested (ingestion first, then the marts).
+Runs that write the warehouse must not overlap (DuckDB has one writer): every run holds the
+warehouse's run lock for its whole length (`WarehouseResource`, `winback.locking`), whoever
+launched it, so a run started while another holds the warehouse waits (WINBACK_LOCK_WAIT) and
+then fails with one line naming the holder. `make ui` also configures the instance with
+`concurrency: runs: max_concurrent_runs: 1`, so the daemon queues requested runs in order
+(ingestion first, then the marts) instead of starting them to wait.
 """
 
 import datetime as dt

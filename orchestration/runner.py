@@ -18,6 +18,7 @@ import duckdb
 from orchestration.definitions import resources as default_resources
 from orchestration.ingest import RAW_ASSETS, partitions_for
 from orchestration.project import ensure_manifest
+from orchestration.publish import clean_leftovers
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.contract import FILE_KINDS, kind_for_path
 from winback.ingest import RAW_SCHEMA, landing_files, short_error
@@ -227,6 +228,10 @@ def run_pipeline(
     ) as stale:
         if stale:
             progress(f"  (took over the lock of {describe_holder(stale)}, which ended without it)")
+        if config.publish_dir.is_dir():
+            removed = clean_leftovers(config.publish_dir, config.keep_publications)
+            if removed:
+                progress(f"  removed what an interrupted publication left: {', '.join(removed)}")
         _ingest_and_build(
             config, instance, files, summary, progress, full_refresh, preset, settings
         )

@@ -165,7 +165,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not config.warehouse.exists():
         print(f"No warehouse at {config.warehouse}: run `winback run` first.")
         return 1
-    with duckdb.connect(str(config.warehouse), read_only=True) as con:
+    try:
+        con = duckdb.connect(str(config.warehouse), read_only=True)
+    except duckdb.IOException:
+        print(
+            f"winback: the warehouse {config.warehouse} is in use by a run; try again when it ends"
+        )
+        return 3
+    with con:
         print(
             con.sql(
                 "select kind, status, count(*) as files, sum(rows_read) as read, "
