@@ -485,3 +485,12 @@ def test_the_old_flat_layout_and_its_staging_leftovers_are_replaced(tmp_path):
     assert (publish_dir / CURRENT).is_symlink() and (publish_dir / "parquet").is_symlink()
     assert not (publish_dir / ".staging-old-run").exists()
     assert set(_check_version(publish_dir).values()) == {2}
+
+
+def test_a_publish_folder_with_a_quote_in_its_name_works(tmp_path):
+    """Paths reach ATTACH and COPY (which take no bound parameters) as quoted literals."""
+    warehouse, publish_dir = tmp_path / "w.duckdb", tmp_path / "it's published"
+    _marts(warehouse, 3)
+    with duckdb.connect(str(warehouse)) as con:
+        publish_marts(con, publish_dir, "run-1")
+    assert set(_check_version(publish_dir).values()) == {3}
