@@ -31,18 +31,14 @@ def ingest_fixture(root: Path, files: dict[str, str], now: dt.datetime) -> Path:
     return path
 
 
-def build(
-    warehouse: Path | None, tmp_path: Path, select: str | None = None, **variables
-) -> duckdb.DuckDBPyConnection:
-    """Run the real `dbt build` with these vars; return a read-only connection. With
-    `warehouse`, start from a copy of it; with None, build again on tmp_path's."""
-    path = tmp_path / "warehouse.duckdb"
-    if warehouse is not None:
-        path.write_bytes(warehouse.read_bytes())
+def run_dbt(
+    command: str, path: Path, tmp_path: Path, variables: dict, select: str | None = None
+) -> subprocess.CompletedProcess:
+    """The real dbt CLI (`build`, `run`, `compile`) on the warehouse at `path`."""
     env = {**os.environ, **dbt_environment(path)}
-    command = [
+    args = [
         str(Path(sys.executable).parent / "dbt"),
-        "build",
+        command,
         "--vars",
         json.dumps(variables),
         "--target-path",
@@ -51,15 +47,21 @@ def build(
         str(tmp_path / "logs"),
     ]
     if select:
-        command += ["--select", select]
-    result = subprocess.run(
-        command,
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        args += ["--select", select]
+    return subprocess.run(
+        args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
     )
+
+
+def build(
+    warehouse: Path | None, tmp_path: Path, select: str | None = None, **variables
+) -> duckdb.DuckDBPyConnection:
+    """Run the real `dbt build` with these vars; return a read-only connection. With
+    `warehouse`, start from a copy of it; with None, build again on tmp_path's."""
+    path = tmp_path / "warehouse.duckdb"
+    if warehouse is not None:
+        path.write_bytes(warehouse.read_bytes())
+    result = run_dbt("build", path, tmp_path, variables, select)
     assert result.returncode == 0, result.stdout[-4000:]
     return duckdb.connect(str(path), read_only=True)
 

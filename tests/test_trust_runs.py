@@ -13,12 +13,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.project import DBT_PROJECT_DIR
 from orchestration.publish import VERSIONS, current_version
+from tests.dbt_fixtures import run_dbt
 from winback.cli import main
 from winback.generate import generate
 from winback.locking import lock_path
-from winback.settings import dbt_environment
 
 REPO = Path(__file__).resolve().parent.parent
 PAYLOAD = "2026-03-01' as date); create table raw.pwned as select 'injected' as x; select ('"
@@ -250,28 +249,9 @@ def test_dbt_on_its_own_quotes_names_and_refuses_bad_values(runs, tmp_path):
     by the macros before anything runs."""
     warehouse = tmp_path / "w.duckdb"
     shutil.copy(runs["root"] / "warehouse" / "w.duckdb", warehouse)
-    env = {**os.environ, **dbt_environment(warehouse)}
 
     def dbt(command: str, variables: dict) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [
-                str(Path(sys.executable).parent / "dbt"),
-                command,
-                "--select",
-                "+int_user_active_days",
-                "--vars",
-                json.dumps(variables),
-                "--target-path",
-                str(tmp_path / "target"),
-                "--log-path",
-                str(tmp_path / "logs"),
-            ],
-            cwd=DBT_PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        return run_dbt(command, warehouse, tmp_path, variables, select="+int_user_active_days")
 
     names = {"activity_events": [NAME_PAYLOAD], "core_events": [NAME_PAYLOAD, "login"]}
     quoted = dbt("run", names)
