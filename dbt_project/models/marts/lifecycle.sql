@@ -1,17 +1,26 @@
 {#- Grain: period_type (day, week, month) x period x status. Distinct users per status, as in
     PostHog's and Amplitude's lifecycle charts:
-      new          active in the period that holds their "new" date (lifecycle_new_basis:
-                   signup = the users file's signup_at, else the first event; first_event)
+      new          active in the period, it is their first active period, and it holds their
+                   "new" date (lifecycle_new_basis: signup = the users file's signup_at, else
+                   the first event; first_event). A user active before their signup period is
+                   never new: returning or resurrecting in the signup period (PostHog: new only
+                   when the first active period is the period of the person's creation).
       returning    active in this period and the previous one
       resurrecting active in this period, not in the previous one, and not new
       dormant      active in the previous period, not in this one: counted once per gap, in the
                    first inactive period
+    Every period from the first active one to the as-of date's has its four rows, 0 where
+    nobody had that status (PostHog's periods; a BI chart's axis has no gaps).
     signed_users is the same count with dormant negative, for stacked bar charts. -#}
 {%- set new_basis = setting('lifecycle_new_basis') %}
 {%- set periods = ['day', 'week', 'month'] %}
 
 with active_days as (
     select * from {{ ref('int_user_active_days') }}
+),
+
+users as (
+    select * from {{ ref('users') }}
 ),
 
 first_active as (
@@ -29,7 +38,21 @@ new_dates as (
         first_active.first_active_date as new_date
         {%- endif %}
     from first_active
-    left join {{ ref('users') }} as users on first_active.user_id = users.user_id
+    left join users on first_active.user_id = users.user_id
+),
+
+report_days as (
+    {{ date_spine('(select min(activity_date) from active_days)', as_of_date()) }}
+),
+
+report_periods as (
+    {%- for period in periods %}
+    select distinct '{{ period }}' as period_type, {{ period_start(period, 'date_day') }} as period_start
+    from report_days
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 
 {%- for period in periods %}
@@ -43,19 +66,28 @@ active_periods_{{ period }} as (
     inner join new_dates on active_days.user_id = new_dates.user_id
 ),
 
+sequenced_{{ period }} as (
+    select
+        user_id,
+        period_start,
+        new_period,
+        lag(period_start) over (partition by user_id order by period_start) as previous_active_period,
+        lead(period_start) over (partition by user_id order by period_start) as next_active_period
+    from active_periods_{{ period }}
+),
+
 statuses_{{ period }} as (
     select
         '{{ period }}' as period_type,
         user_id,
         period_start,
         case
-            when period_start = new_period then 'new'
-            when lag(period_start) over (partition by user_id order by period_start)
-                = {{ period_add(period, -1, 'period_start') }} then 'returning'
+            when previous_active_period is null and period_start = new_period then 'new'
+            when previous_active_period = {{ period_add(period, -1, 'period_start') }} then 'returning'
             else 'resurrecting'
         end as status,
-        lead(period_start) over (partition by user_id order by period_start) as next_active_period
-    from active_periods_{{ period }}
+        next_active_period
+    from sequenced_{{ period }}
 ),
 
 dormant_{{ period }} as (
@@ -87,10 +119,6 @@ counts as (
     group by period_type, period_start, status
 ),
 
-all_periods as (
-    select distinct period_type, period_start from counts
-),
-
 statuses as (
     select 'new' as status
     union all select 'returning'
@@ -100,22 +128,22 @@ statuses as (
 
 final as (
     select
-        all_periods.period_type,
-        all_periods.period_start,
+        report_periods.period_type,
+        report_periods.period_start,
         statuses.status,
         coalesce(counts.users, 0) as users,
         case when statuses.status = 'dormant' then -1 else 1 end * coalesce(counts.users, 0)
             as signed_users,
-        case all_periods.period_type
+        case report_periods.period_type
             {%- for period in periods %}
-            when '{{ period }}' then {{ period_add(period, 1, 'all_periods.period_start') }}
+            when '{{ period }}' then {{ period_add(period, 1, 'report_periods.period_start') }}
             {%- endfor %}
         end <= {{ dbt.dateadd('day', 1, as_of_date()) }} as is_complete_period
-    from all_periods
+    from report_periods
     cross join statuses
     left join counts
-        on all_periods.period_type = counts.period_type
-        and all_periods.period_start = counts.period_start
+        on report_periods.period_type = counts.period_type
+        and report_periods.period_start = counts.period_start
         and statuses.status = counts.status
 )
 
