@@ -52,15 +52,26 @@ class DbtBuildConfig(dg.Config):
 
 
 class WinbackDbtTranslator(DagsterDbtTranslator):
-    """Groups models by their folder (staging, intermediate, marts)."""
+    """Groups models by their folder: staging, intermediate, and each marts domain (core,
+    engagement, disengagement, ...: `models/marts/<domain>/`), so the UI tells the same story
+    as the dbt tree."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = self.get_resource_props(manifest, unique_id)
         if node.get("resource_type") == "model":
-            folder = node["fqn"][1] if len(node["fqn"]) > 2 else "models"
-            return spec.replace_attributes(group_name=folder)
+            return spec.replace_attributes(group_name=model_group(node["fqn"]))
         return spec
+
+
+def model_group(fqn: Sequence[str]) -> str:
+    """['winback', 'marts', 'core', 'users'] -> core; ['winback', 'staging', ...] -> staging."""
+    folders = fqn[1:-1]
+    if not folders:
+        return "models"
+    if folders[0] == "marts" and len(folders) > 1:
+        return folders[1]
+    return folders[0]
 
 
 def dbt_vars(
