@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from orchestration.definitions import resources as default_resources
 from orchestration.ingest import RAW_ASSETS, partitions_for
@@ -21,9 +20,10 @@ from orchestration.project import ensure_manifest
 from orchestration.publish import clean_leftovers
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.contract import FILE_KINDS, kind_for_path
-from winback.ingest import RAW_SCHEMA, landing_files, short_error
+from winback.ingest import landing_files, short_error
 from winback.locking import describe_holder, warehouse_lock
 from winback.model_settings import check_setting, check_settings
+from winback.reports import published_counts
 from winback.settings import WinbackConfig
 
 # failures are reported once, as a line on stdout and in full in the run's log file
@@ -278,48 +278,4 @@ def _ingest_and_build(config, instance, files, summary, progress, full_refresh, 
         progress(f"  marts: FAILED: {line} (the publication is left as it was)")
     else:
         progress(f"  marts built and published ({summary.marts_seconds:.1f}s)")
-        summary.published = published_counts(config)
-
-
-def published_counts(config: WinbackConfig) -> dict[str, int]:
-    path = config.publish_dir / "winback.duckdb"
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = [r[0] for r in con.execute("show tables").fetchall()]
-        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
-
-
-def quarantine_by_rule(config: WinbackConfig) -> list[tuple[str, str, int]]:
-    with duckdb.connect(str(config.warehouse), read_only=True) as con:
-        return con.execute(
-            f"select kind, rule, count(*) from {RAW_SCHEMA}.quarantine group by 1, 2 order by 1, 3 desc"
-        ).fetchall()
-
-
-def disengagement_summary(config: WinbackConfig) -> dict | None:
-    """Users per pattern and per engagement label, and today's alerts, from the published file."""
-    path = config.publish_dir / "winback.duckdb"
-    if not path.exists():
-        return None
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = {r[0] for r in con.execute("show tables").fetchall()}
-        if (
-            not {"user_disengagement_patterns", "user_daily_health", "disengagement_alerts"}
-            <= tables
-        ):
-            return None
-        return {
-            "as_of": con.execute(
-                "select max(as_of_date) from user_disengagement_patterns"
-            ).fetchone()[0],
-            "patterns": con.execute(
-                "select pattern, count(*) from user_disengagement_patterns group by 1 order by 2 desc"
-            ).fetchall(),
-            "labels": con.execute(
-                "select engagement_label, count(*) from user_daily_health "
-                "where activity_date = (select max(activity_date) from user_daily_health) "
-                "group by 1 order by 2 desc"
-            ).fetchall(),
-            "alerts": con.execute(
-                "select count(*), count(*) filter (where crossed_into_at_risk) from disengagement_alerts"
-            ).fetchone(),
-        }
+        summary.published = published_counts(config.publish_dir)

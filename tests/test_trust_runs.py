@@ -15,7 +15,7 @@ import pytest
 
 from orchestration.publish import VERSIONS, current_version
 from tests.dbt_fixtures import run_dbt
-from winback.cli import main
+from orchestration.cli import main
 from winback.generate import generate
 from winback.locking import lock_path
 
@@ -30,7 +30,7 @@ def _cli(root: Path, *args: str, landing: Path | None = None) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "winback.cli",
+        "orchestration.cli",
         "run",
         "--landing-dir",
         str(landing or root / "landing"),

@@ -1209,7 +1209,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m winback.generate ...` is `winback generate ...` (one set of options)."""
     import sys
 
-    from winback.cli import main as cli_main
+    from orchestration.cli import main as cli_main  # the generator package will own its parser
 
     return cli_main(["generate", *(sys.argv[1:] if argv is None else argv)])
 

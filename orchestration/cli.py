@@ -124,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(config, summary, progress, started: float) -> None:
-    from orchestration.runner import disengagement_summary, quarantine_by_rule
+    from winback.reports import disengagement_summary, quarantine_by_rule
 
     totals = summary.totals()
     progress("")
@@ -137,13 +137,13 @@ def _print_summary(config, summary, progress, started: float) -> None:
     progress(f"  rows quarantined   {totals['rows_quarantined']:>12,}")
     progress(f"  duplicates dropped {totals['duplicates_dropped']:>12,}")
     if totals["rows_quarantined"] and config.warehouse.exists():
-        for kind, rule, n in quarantine_by_rule(config):
+        for kind, rule, n in quarantine_by_rule(config.warehouse):
             progress(f"      {kind:<17} {rule:<34} {n:>8,}")
     if summary.published:
         progress(f"  published to {summary.publish_dir}/winback.duckdb and parquet/:")
         for table, rows in summary.published.items():
             progress(f"      {table:<28} {rows:>12,} rows")
-    disengagement = disengagement_summary(config) if summary.published else None
+    disengagement = disengagement_summary(config.publish_dir) if summary.published else None
     if disengagement:
         progress(f"  disengagement as of {disengagement['as_of']}:")
         progress("      " + " · ".join(f"{p} {n:,}" for p, n in disengagement["patterns"]))
@@ -161,26 +161,20 @@ def _print_summary(config, summary, progress, started: float) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     import duckdb
 
+    from winback.reports import ingest_status
+
     config = _config(args)
     if not config.warehouse.exists():
         print(f"No warehouse at {config.warehouse}: run `winback run` first.")
         return 1
     try:
-        con = duckdb.connect(str(config.warehouse), read_only=True)
+        for table in ingest_status(config.warehouse):
+            print(table)
     except duckdb.IOException:
         print(
             f"winback: the warehouse {config.warehouse} is in use by a run; try again when it ends"
         )
         return 3
-    with con:
-        print(
-            con.sql(
-                "select kind, status, count(*) as files, sum(rows_read) as read, "
-                "sum(rows_loaded) as loaded, sum(rows_quarantined) as quarantined, "
-                "sum(duplicates_dropped) as duplicates from raw.ingest_log group by 1, 2 order by 1"
-            )
-        )
-        print(con.sql("select source_file, error from raw.ingest_log where status = 'rejected'"))
     return 0
 
 
