@@ -10,16 +10,14 @@ then fails with one line naming the holder. `make ui` also configures the instan
 
 import datetime as dt
 import json
-import os
 
 import dagster as dg
 
-from orchestration.dbt import winback_dbt_models
-from orchestration.ingest import RAW_ASSETS, partitions_for, raw_asset_key
+from orchestration.dbt import DbtBuildConfig, winback_dbt_models
+from orchestration.ingest import FILE_PARTITIONS, RAW_ASSETS, raw_asset_key
 from orchestration.publish import published_marts
 from orchestration.resources import WinbackSettings
-from winback.contract import FILE_KINDS, kind_for_path
-from winback.ingest import landing_files
+from winback.landing import plan_ingestion
 
 marts_job = dg.define_asset_job(
     "build_marts",
@@ -31,7 +29,7 @@ ingest_jobs = {
     name: dg.define_asset_job(
         f"ingest_{name}",
         selection=dg.AssetSelection.assets(asset),
-        partitions_def=partitions_for(FILE_KINDS[name]),
+        partitions_def=FILE_PARTITIONS[name],
         description=f"Validate and load one {name} landing file (a partition).",
     )
     for name, asset in RAW_ASSETS.items()
@@ -53,20 +51,9 @@ def daily_marts_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
     as_of = as_of_for_tick(context.scheduled_execution_time)
     return dg.RunRequest(
         run_key=f"marts-{as_of}",
-        run_config={"ops": {"winback_dbt_models": {"config": {"as_of_date": as_of}}}},
+        run_config=dg.RunConfig(ops={winback_dbt_models.op.name: DbtBuildConfig(as_of_date=as_of)}),
         tags={"winback/as_of_date": as_of},
     )
-
-
-def file_signature(path: os.PathLike) -> str:
-    stat = os.stat(path)
-    return f"{stat.st_size}-{stat.st_mtime_ns}"
-
-
-def changed_files(landing: os.PathLike, seen: dict[str, str]) -> dict[str, str]:
-    """Landing files that are new or changed since `seen` (path -> signature)."""
-    current = {rel: file_signature(os.path.join(landing, rel)) for rel in landing_files(landing)}
-    return {rel: sig for rel, sig in current.items() if seen.get(rel) != sig}
 
 
 @dg.sensor(
@@ -80,28 +67,29 @@ def landing_files_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     landing = winback.config().landing_dir
     seen = json.loads(context.cursor) if context.cursor else {}
-    changed = changed_files(landing, seen)
-    if not changed:
+    planned = plan_ingestion(landing, seen)
+    if not planned:
         return dg.SkipReason(f"no new or changed files in {landing}")
-    requests, partitions = [], []
-    for rel, signature in sorted(changed.items()):
-        kind = kind_for_path(rel)
-        partitions.append(partitions_for(kind).build_add_request([rel]))
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{rel}@{signature}",
-                job_name=ingest_jobs[kind.name].name,
-                partition_key=rel,
-                asset_selection=[raw_asset_key(kind)],
-            )
+    requests = [
+        dg.RunRequest(
+            run_key=f"{f.path}@{f.signature}",
+            job_name=ingest_jobs[f.kind.name].name,
+            partition_key=f.path,
+            asset_selection=[raw_asset_key(f.kind)],
         )
-    batch = "|".join(f"{r}@{s}" for r, s in sorted(changed.items()))
+        for f in planned
+    ]
+    batch = "|".join(f"{f.path}@{f.signature}" for f in planned)
     requests.append(dg.RunRequest(run_key=f"marts-after-{hash(batch)}", job_name=marts_job.name))
-    context.log.info(f"{len(changed)} new or changed landing file(s): {', '.join(sorted(changed))}")
+    context.log.info(
+        f"{len(planned)} new or changed landing file(s): {', '.join(f.path for f in planned)}"
+    )
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=partitions,
-        cursor=json.dumps({**seen, **changed}, sort_keys=True),
+        dynamic_partitions_requests=[
+            FILE_PARTITIONS[f.kind.name].build_add_request([f.path]) for f in planned
+        ],
+        cursor=json.dumps({**seen, **{f.path: f.signature for f in planned}}, sort_keys=True),
     )
 
 

@@ -36,30 +36,6 @@ def _config(args: argparse.Namespace):
     return load_config(overrides)
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from winback.generate import generate
-
-    config = _config(args)
-    started = time.perf_counter()
-    summary = generate(
-        config.landing_dir,
-        config.truth_dir,
-        users=args.users,
-        days=args.days,
-        start=dt.date.fromisoformat(args.start),
-        seed=args.seed,
-        dirty_share=args.dirty_share,
-        events_format=args.events_format,
-        progress=lambda m: print(f"  {m}", flush=True),
-    )
-    print(
-        f"Generated {summary.users:,} users and {summary.events:,} events "
-        f"({summary.start} to {summary.end}) in {time.perf_counter() - started:.1f}s "
-        f"into {config.landing_dir}; ground truth in {config.truth_dir}"
-    )
-    return 0
-
-
 def _ensure_dagster_home() -> None:
     """Use (and create) the project's DAGSTER_HOME so runs are kept and show in the UI."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
@@ -179,7 +155,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from winback.evaluation import report
+    from winback.generate.evaluation import report
 
     config = _config(args)
     if not config.warehouse.exists() or not (config.truth_dir / "users.csv").exists():
@@ -197,15 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from winback.generate.command import add_arguments as add_generate_arguments
+    from winback.generate.command import run as run_generate
+
     gen = sub.add_parser("generate", help="write the demo data set into a landing folder")
-    _path_options(gen, "landing_dir", "truth_dir")
-    gen.add_argument("--users", type=int, default=20_000)
-    gen.add_argument("--days", type=int, default=180)
-    gen.add_argument("--start", default="2025-11-03", help="first day of the data (YYYY-MM-DD)")
-    gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--dirty-share", type=float, default=0.005)
-    gen.add_argument("--events-format", choices=["csv", "parquet", "jsonl"], default="csv")
-    gen.set_defaults(func=cmd_generate)
+    add_generate_arguments(gen)  # the same options as `python -m winback.generate`
+    gen.set_defaults(func=run_generate)
 
     run = sub.add_parser("run", help="ingest the landing folder and build and publish the marts")
     _path_options(run, "landing_dir", "warehouse", "publish_dir", "earliest_date", "as_of_date")

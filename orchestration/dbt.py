@@ -6,6 +6,7 @@ file ingested since the last successful build (raw.ingest_log), so a late file f
 rebuilds exactly from last month, and a quiet day rebuilds only the lookback.
 """
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,11 @@ from winback.model_settings import SettingError, check_setting, check_settings
 from winback.settings import dbt_environment
 
 DBT_TARGET_DIR = winback_project.project_dir / "target" / "dagster"
+# BI reads the marts through the publication: the UI warns when the daily build has not
+# refreshed them for a day and a margin, and fails them after two.
+MARTS_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=26)
+)
 
 
 class DbtBuildConfig(dg.Config):
@@ -60,7 +66,9 @@ class WinbackDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = self.get_resource_props(manifest, unique_id)
         if node.get("resource_type") == "model":
-            return spec.replace_attributes(group_name=model_group(node["fqn"]))
+            spec = spec.replace_attributes(group_name=model_group(node["fqn"]))
+            if node["fqn"][1] == "marts":
+                spec = dg.apply_freshness_policy(spec, MARTS_FRESHNESS)
         return spec
 
 
@@ -176,8 +184,6 @@ def winback_dbt_models(
 def check_there_is_something_to_build(event_dates: tuple, as_of_date: str | None) -> None:
     """Stop before dbt when the marts could only come out empty: no events at all, or an as-of
     date before the first one (a local day can start a day before its UTC date)."""
-    import datetime as dt
-
     count, first, last = event_dates
     if not count:
         raise dg.Failure(
@@ -214,7 +220,31 @@ def _with_mart_metadata(context: dg.AssetExecutionContext, con, event):
     key = context.asset_key_for_output(event.output_name)
     if key.path[0] != "marts":
         return event
-    return event.with_metadata({**event.metadata, **mart_metadata(con, key.path[-1])})
+    spec = context.assets_def.specs_by_key[key]
+    metadata = {
+        **event.metadata,
+        **mart_metadata(con, key.path[-1]),
+        "dagster/column_schema": column_schema(con, key.path[-1], spec),
+    }
+    return event.with_metadata(metadata)
+
+
+def column_schema(con, table: str, spec: dg.AssetSpec) -> dg.TableSchema:
+    """The mart's columns as built, with their DuckDB types, and the descriptions its YAML
+    gives them (what BI users read in the asset's page)."""
+    declared = spec.metadata.get("dagster/column_schema")
+    descriptions = {c.name: c.description for c in declared.columns} if declared else {}
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+        [table],
+    ).fetchall()
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=name, type=data_type.lower(), description=descriptions.get(name))
+            for name, data_type in rows
+        ]
+    )
 
 
 def mart_asset_keys(model_names: Sequence[str] | None = None) -> list[dg.AssetKey]:

@@ -16,8 +16,10 @@ from winback.ingest import RAW_SCHEMA, FileRejected, IngestResult, ensure_raw_ta
 INGEST_GROUP = "ingestion"
 
 
-def partitions_for(kind: FileKind) -> dg.DynamicPartitionsDefinition:
-    return dg.DynamicPartitionsDefinition(name=f"{kind.name}_files")
+# one partition per landing file, per kind: built once, shared by the assets, jobs and sensor
+FILE_PARTITIONS: dict[str, dg.DynamicPartitionsDefinition] = {
+    name: dg.DynamicPartitionsDefinition(name=f"{name}_files") for name in FILE_KINDS
+}
 
 
 def raw_asset_key(kind: FileKind) -> dg.AssetKey:
@@ -77,7 +79,7 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        partitions_def=partitions_for(kind),
+        partitions_def=FILE_PARTITIONS[kind.name],
         group_name=INGEST_GROUP,
         description=f"{kind.description} Validated rows from the landing folder's "
         f"{kind.name} files; invalid rows go to raw.quarantine with their rule.",

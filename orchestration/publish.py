@@ -28,7 +28,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration.dbt import mart_asset_keys
+from orchestration.dbt import MARTS_FRESHNESS, mart_asset_keys
 from orchestration.resources import WarehouseResource, WinbackSettings
 
 MARTS_SCHEMA = "marts"
@@ -187,6 +187,7 @@ def publish_marts(
     deps=mart_asset_keys(),
     group_name="published",
     kinds={"duckdb", "parquet"},
+    freshness_policy=MARTS_FRESHNESS,
     description="The marts as one publication for BI tools: a DuckDB file and Parquet files in "
     "a versioned folder, switched in atomically as a whole.",
 )

@@ -30,6 +30,18 @@ class WinbackSettings(dg.ConfigurableResource):
     now: str = ""
     keep_publications: str = ""
 
+    @classmethod
+    def from_config(cls, config: WinbackConfig) -> "WinbackSettings":
+        """The resource for a resolved configuration (the command line's)."""
+        return cls(
+            landing_dir=str(config.landing_dir),
+            publish_dir=str(config.publish_dir),
+            earliest_date=config.earliest_date.isoformat(),
+            as_of_date=config.as_of_date.isoformat() if config.as_of_date else "",
+            now=config.now.isoformat() if config.now else "",
+            keep_publications=str(config.keep_publications),
+        )
+
     def config(self) -> WinbackConfig:
         try:
             return load_config(

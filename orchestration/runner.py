@@ -15,19 +15,20 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.definitions import resources as default_resources
-from orchestration.ingest import RAW_ASSETS, partitions_for
+from orchestration.ingest import FILE_PARTITIONS, RAW_ASSETS
 from orchestration.project import ensure_manifest
 from orchestration.publish import clean_leftovers
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.contract import FILE_KINDS, kind_for_path
-from winback.ingest import landing_files, short_error
+from winback.ingest import short_error
+from winback.landing import plan_ingestion
 from winback.locking import describe_holder, warehouse_lock
 from winback.model_settings import check_setting, check_settings
 from winback.reports import published_counts
 from winback.settings import WinbackConfig
 
 # failures are reported once, as a line on stdout and in full in the run's log file
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+QUIET = {"console": {"config": {"log_level": "CRITICAL"}}}
 
 
 class RunRefused(Exception):
@@ -117,24 +118,18 @@ def _failures(result: dg.ExecuteInProcessResult) -> tuple[str, list[str]]:
 
 
 def _run_resources(config: WinbackConfig) -> dict:
-    res = default_resources()
-    res["warehouse"] = WarehouseResource(database=str(config.warehouse))
-    res["winback"] = WinbackSettings(
-        landing_dir=str(config.landing_dir),
-        publish_dir=str(config.publish_dir),
-        earliest_date=config.earliest_date.isoformat(),
-        as_of_date=config.as_of_date.isoformat() if config.as_of_date else "",
-        now=config.now.isoformat() if config.now else "",
-        keep_publications=str(config.keep_publications),
-    )
-    return res
+    return {
+        **default_resources(),
+        "warehouse": WarehouseResource(database=str(config.warehouse)),
+        "winback": WinbackSettings.from_config(config),
+    }
 
 
 def ingest_landing_file(
     relative_path: str, config: WinbackConfig, instance: dg.DagsterInstance
 ) -> FileOutcome:
     kind = kind_for_path(relative_path)
-    partitions = partitions_for(kind)
+    partitions = FILE_PARTITIONS[kind.name]
     if not instance.has_dynamic_partition(partitions.name, relative_path):
         instance.add_dynamic_partitions(partitions.name, [relative_path])
     started = time.perf_counter()
@@ -143,7 +138,7 @@ def ingest_landing_file(
         partition_key=relative_path,
         instance=instance,
         resources=_run_resources(config),
-        run_config=QUIET,
+        run_config=dg.RunConfig(loggers=QUIET),
         raise_on_error=False,
         tags={"winback/source_file": relative_path},
     )
@@ -167,21 +162,21 @@ def build_marts(
     preset: str | None = None,
     settings: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    from orchestration.dbt import winback_dbt_models
+    from orchestration.dbt import DbtBuildConfig, winback_dbt_models
     from orchestration.publish import published_marts
 
-    dbt_config = {"full_refresh": full_refresh, "settings": settings or {}}
-    if preset:
-        dbt_config["preset"] = preset
-    if config.as_of_date:
-        dbt_config["as_of_date"] = config.as_of_date.isoformat()
-    if start_date:
-        dbt_config["start_date"] = start_date.isoformat()
+    dbt_config = DbtBuildConfig(
+        as_of_date=config.as_of_date.isoformat() if config.as_of_date else None,
+        start_date=start_date.isoformat() if start_date else None,
+        full_refresh=full_refresh,
+        preset=preset,
+        settings=settings or {},
+    )
     return dg.materialize(
         [winback_dbt_models, published_marts],
         instance=instance,
         resources=_run_resources(config),
-        run_config={**QUIET, "ops": {"winback_dbt_models": {"config": dbt_config}}},
+        run_config=dg.RunConfig(ops={winback_dbt_models.op.name: dbt_config}, loggers=QUIET),
         raise_on_error=False,
     )
 
@@ -190,7 +185,7 @@ def check_landing(landing_dir: Path) -> list[str]:
     """The landing files to ingest; refuses (exit 2) a folder that is missing or holds none."""
     if not landing_dir.is_dir():
         raise RunRefused(f"the landing folder {landing_dir} does not exist", exit_code=2)
-    files = landing_files(landing_dir)
+    files = [f.path for f in plan_ingestion(landing_dir)]
     if not files:
         ignored = sorted(
             p.relative_to(landing_dir).as_posix()

@@ -5,15 +5,11 @@ import json
 
 import dagster as dg
 
-from orchestration.automation import (
-    as_of_for_tick,
-    changed_files,
-    daily_marts_schedule,
-    landing_files_sensor,
-)
-from orchestration.dbt import dbt_build_args, dbt_vars
+from orchestration.automation import as_of_for_tick, daily_marts_schedule, landing_files_sensor
+from orchestration.dbt import MARTS_FRESHNESS, dbt_build_args, dbt_vars
 from orchestration.definitions import defs
 from orchestration.resources import WinbackSettings
+from winback.landing import plan_ingestion
 
 
 def key(s: str) -> dg.AssetKey:
@@ -116,7 +112,9 @@ def test_sensor_registers_new_files_once(tmp_path):
         dg.build_sensor_context(instance=instance, cursor=cursor, resources={"winback": settings})
     )
     assert isinstance(again, dg.SkipReason)
-    assert changed_files(landing, json.loads(cursor)) == {}
+    assert plan_ingestion(landing, json.loads(cursor)) == []
+    (landing / "users.csv").write_text("user_id\nu1\n")  # changed: planned again
+    assert [f.path for f in plan_ingestion(landing, json.loads(cursor))] == ["users.csv"]
 
 
 def test_code_location_loads_like_under_dagster_dev(tmp_path):
@@ -206,3 +204,19 @@ def test_rejected_files_check_warns_until_the_file_is_fixed(tmp_path):
     with duckdb.connect(str(warehouse)) as con:
         ingest_file(con, landing, "events/a.csv")
     assert evaluate().passed
+
+
+def test_marts_are_grouped_by_domain_and_flagged_when_stale():
+    graph = defs.resolve_asset_graph()
+    groups = {
+        k.to_user_string(): graph.get(k).group_name
+        for k in graph.get_all_asset_keys()
+        if k.path[0] in ("marts", "published")
+    }
+    assert groups["marts/users"] == "core"
+    assert groups["marts/cohort_retention"] == "engagement"
+    assert groups["marts/user_daily_health"] == "disengagement"
+    assert groups["published/bi_marts"] == "published"
+    for key in groups:
+        policy = graph.get(dg.AssetKey(key.split("/"))).freshness_policy
+        assert policy == MARTS_FRESHNESS, key
