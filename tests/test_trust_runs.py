@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.cli import main
 from orchestration.publish import VERSIONS, current_version
 from tests.dbt_fixtures import run_dbt
-from orchestration.cli import main
 from winback.generate import generate
 from winback.locking import lock_path
 
