@@ -272,3 +272,203 @@ def test_landing_files_lists_known_files_only(landing):
     write(landing, "users.csv", "x")
     write(landing, "notes.txt", "x")
     assert landing_files(landing) == ["events/a.csv", "users.csv"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Input edge cases (issue 13, item 9)
+
+MALFORMED_HEADER = "user_id,event_name,occurred_at,properties\n"
+LONG_TAIL = "x" * 1_500  # a malformed line longer than the 1,000 characters kept of it
+HUGE_VALUE = "y" * 2_100_000  # a line over DuckDB's 2,000,000-byte limit
+MALFORMED_ROWS = [
+    'u1,login,2024-01-01T00:00:00Z,"{""a"":\n 1}"',  # row 1: a line break inside quotes
+    "u2,login,2024-01-02T00:00:00Z,,extra",  # row 2: one field too many
+    "u3,login,not-a-date,",  # row 3: a row rule after a malformed row
+    "u4,login",  # row 4: two fields too few
+    'u5,login,2024-01-05T00:00:00Z,"{}"x',  # row 5: text after a closing quote
+    f"u6,login,2024-01-06T00:00:00Z,,{LONG_TAIL}",  # row 6: too many fields, long line
+    "u7,login,2024-01-07T00:00:00Z,",  # row 7: loads
+    "u7,login,2024-01-07T00:00:00Z,",  # row 8: duplicate of row 7
+    "u9,login,2024-01-09T00:00:00Z,[1]",  # row 9: a row rule
+    f"u10,login,2024-01-10T00:00:00Z,{HUGE_VALUE}",  # row 10: line too long
+    "u11,login,2024-01-11T00:00:00Z,",  # row 11: loads
+]
+
+
+def test_a_malformed_csv_row_is_quarantined_and_every_other_row_loads(con, landing):
+    rel = write(
+        landing, "events/malformed.csv", MALFORMED_HEADER + "\n".join(MALFORMED_ROWS) + "\n"
+    )
+    result = ingest_file(con, landing, rel, NOW)
+
+    assert (result.status, result.rows_read, result.rows_loaded) == ("loaded", 11, 3)
+    assert (result.rows_quarantined, result.duplicates_dropped) == (7, 1)
+    assert result.reconciles
+    assert result.quarantine_by_rule == {
+        "row_malformed": 5,
+        "occurred_at_is_timestamp": 1,
+        "properties_is_json_object": 1,
+    }
+    assert table(
+        con, "select user_id, properties, _source_row from raw.events order by _source_row"
+    ) == [("u1", '{"a":\n 1}', 1), ("u7", None, 7), ("u11", None, 11)]
+    malformed = table(
+        con,
+        "select source_row, column_name, value, reason, original_row from raw.quarantine "
+        "where rule = 'row_malformed' order by source_row",
+    )
+    assert malformed == [
+        (2, None, None, "expected 4 fields, found 5", "u2,login,2024-01-02T00:00:00Z,,extra"),
+        (4, None, None, "expected 4 fields, found 2", "u4,login"),
+        (
+            5,
+            None,
+            None,
+            "unparsable quoting: a quoted field is not closed, or text follows its closing quote",
+            'u5,login,2024-01-05T00:00:00Z,"{}"x',
+        ),
+        (6, None, None, "expected 4 fields, found 5", MALFORMED_ROWS[5][:1000]),
+        (
+            10,
+            None,
+            None,
+            "line of 2100031 bytes, longer than the maximum of 2000000 bytes",
+            MALFORMED_ROWS[9][:1000],
+        ),
+    ]
+    # the rows quarantined by a row rule keep their row of the file, after malformed rows too
+    assert table(
+        con,
+        "select source_row, rule, value from raw.quarantine where rule <> 'row_malformed' "
+        "order by source_row",
+    ) == [(3, "occurred_at_is_timestamp", "not-a-date"), (9, "properties_is_json_object", "[1]")]
+    original = json.loads(
+        table(con, "select original_row from raw.quarantine where source_row = 3")[0][0]
+    )
+    assert original == {
+        "user_id": "u3",
+        "event_name": "login",
+        "occurred_at": "not-a-date",
+        "properties": None,
+    }
+    assert table(
+        con,
+        "select status, rows_read, rows_loaded, rows_quarantined, duplicates_dropped "
+        "from raw.ingest_log",
+    ) == [("loaded", 11, 3, 7, 1)]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_rows_keep_their_file_row_number_around_runs_of_malformed_rows(con, landing, newline):
+    # malformed: rows 1, 2 (first rows, in a run), 4, 7, 8, 12 (a run, and the last row)
+    bad = {1, 2, 4, 7, 8, 12}
+    rows = []
+    for n in range(1, 13):
+        timestamp = "bad" if n == 6 else f"2024-01-{n:02d}T00:00:00Z"
+        rows.append(f"u{n},login,{timestamp}" + (",extra" if n in bad else ""))
+    text = newline.join(["user_id,event_name,occurred_at", *rows, ""])
+    rel = write(landing, "events/runs.csv", text)
+    result = ingest_file(con, landing, rel, NOW)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (12, 5, 7)
+    assert table(con, "select user_id, _source_row from raw.events order by _source_row") == [
+        (f"u{n}", n) for n in (3, 5, 9, 10, 11)
+    ]
+    assert table(
+        con, "select source_row, rule, original_row from raw.quarantine order by source_row"
+    ) == [
+        (n, "row_malformed", f"u{n},login,2024-01-{n:02d}T00:00:00Z,extra")
+        if n in bad
+        else (
+            n,
+            "occurred_at_is_timestamp",
+            '{"user_id":"u6","event_name":"login","occurred_at":"bad"}',
+        )
+        for n in (1, 2, 4, 6, 7, 8, 12)
+    ]
+
+
+def test_rfc3339_timestamps_in_any_case_load_and_bad_offsets_are_quarantined(con, landing):
+    rows = {
+        1: ("2024-03-01t12:00:00z", dt.datetime(2024, 3, 1, 12)),
+        2: ("2024-03-01T12:00:00Z", dt.datetime(2024, 3, 1, 12)),
+        3: ("2024-03-01 12:00:00.25+02:00", dt.datetime(2024, 3, 1, 10, 0, 0, 250000)),
+        4: ("2024-03-01t12:00:00.123456789-05:30", dt.datetime(2024, 3, 1, 17, 30, 0, 123456)),
+        5: ("2024-03-01T12:00:00+14:00", dt.datetime(2024, 2, 29, 22)),
+        6: ("2024-03-01T12:00:00-1400", dt.datetime(2024, 3, 2, 2)),
+        7: ("2024-03-01T12:00+01", dt.datetime(2024, 3, 1, 11)),
+        8: (" 2024-03-01 ", dt.datetime(2024, 3, 1)),
+        9: ("2024-03-01T12:00:00+25:00", None),
+        10: ("2024-03-01T12:00:00-14:01", None),
+        11: ("2024-03-01T12:00:00+05:99", None),
+        12: ("2024-02-30T12:00:00Z", None),
+        13: ("2024-03-01 12:00:00 UTC", None),
+        14: ("2024-3-1", None),
+    }
+    text = "user_id,event_name,occurred_at\n" + "".join(
+        f"u{n},login,{value}\n" for n, (value, _) in rows.items()
+    )
+    rel = write(landing, "events/timestamps.csv", text)
+    result = ingest_file(con, landing, rel, NOW)
+
+    assert table(con, "select _source_row, occurred_at from raw.events order by 1") == [
+        (n, expected) for n, (_, expected) in rows.items() if expected is not None
+    ]
+    generic = row_rules(FILE_KINDS["events"], {"occurred_at"})[1].description
+    assert table(con, "select source_row, rule, value, reason from raw.quarantine order by 1") == [
+        (
+            9,
+            "occurred_at_is_timestamp",
+            "2024-03-01T12:00:00+25:00",
+            "occurred_at has an invalid UTC offset +25:00 (±HH:MM, at most ±14:00)",
+        ),
+        (
+            10,
+            "occurred_at_is_timestamp",
+            "2024-03-01T12:00:00-14:01",
+            "occurred_at has an invalid UTC offset -14:01 (±HH:MM, at most ±14:00)",
+        ),
+        (
+            11,
+            "occurred_at_is_timestamp",
+            "2024-03-01T12:00:00+05:99",
+            "occurred_at has an invalid UTC offset +05:99 (±HH:MM, at most ±14:00)",
+        ),
+        (12, "occurred_at_is_timestamp", "2024-02-30T12:00:00Z", generic),
+        (13, "occurred_at_is_timestamp", "2024-03-01 12:00:00 UTC", generic),
+        (14, "occurred_at_is_timestamp", "2024-3-1", generic),
+    ]
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (14, 8, 6)
+
+
+def test_a_rejected_file_counts_the_rows_it_read(con, landing):
+    # a missing required column, with a malformed row among the rows
+    csv = write(landing, "events/no_time.csv", "user_id,event_name,when\nu1,a,x\nu2,b\nu3,c,y\n")
+    with pytest.raises(FileRejected, match="required column"):
+        ingest_file(con, landing, csv, NOW)
+    (landing / "users").mkdir(parents=True)
+    pd.DataFrame({"email": ["a@x", "b@x"]}).to_parquet(landing / "users" / "no_id.parquet")
+    with pytest.raises(FileRejected, match="required column"):
+        ingest_file(con, landing, "users/no_id.parquet", NOW)
+    reserved = write(
+        landing,
+        "events/reserved.csv",
+        "user_id,event_name,occurred_at,_winback_row\nu1,a,2024-01-01,1\n",
+    )
+    with pytest.raises(FileRejected, match="reserves"):
+        ingest_file(con, landing, reserved, NOW)
+    (landing / "events" / "broken.parquet").write_bytes(b"this is not parquet")
+    with pytest.raises(FileRejected, match="cannot be read"):
+        ingest_file(con, landing, "events/broken.parquet", NOW)
+
+    assert table(
+        con,
+        "select source_file, status, rows_read, rows_loaded, rows_quarantined, "
+        "duplicates_dropped from raw.ingest_log order by 1",
+    ) == [
+        ("events/broken.parquet", "rejected", 0, 0, 0, 0),
+        ("events/no_time.csv", "rejected", 3, 0, 0, 0),
+        ("events/reserved.csv", "rejected", 1, 0, 0, 0),
+        ("users/no_id.parquet", "rejected", 2, 0, 0, 0),
+    ]
+    assert table(con, "select count(*) from raw.quarantine") == [(0,)]

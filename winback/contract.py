@@ -189,8 +189,41 @@ class Rule:
     """One row rule; `name` is what the quarantine table and error messages show."""
 
     name: str
-    column: str
+    column: str | None  # None: the rule is about the whole row
     description: str
+
+
+# Timestamps: ISO 8601 extended format / RFC 3339, case-insensitive. A date, or a date and a
+# time (`T`, `t` or a space between them) with optional seconds and fraction, then optionally
+# `Z`/`z` or a UTC offset `±HH`, `±HHMM` or `±HH:MM` (no offset = UTC); spaces around are
+# ignored. Offsets beyond ±14:00 (the widest in use) and minutes over 59 are not timestamps; the
+# calendar (month 13, 30 February, hour 25...) is checked when the text is converted.
+_DATE_TIME = r"\s*\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|{offset})?)?\s*"
+_VALID_OFFSET = r"[+-](?:(?:0\d|1[0-3])(?::?[0-5]\d)?|14(?::?00)?)"
+TIMESTAMP_PATTERN = "(?i)" + _DATE_TIME.replace("{offset}", _VALID_OFFSET)
+# the same shape with any two-digit offset: what matches this but not the pattern above has an
+# offset out of range (said so in the quarantine's reason)
+ANY_OFFSET_TIMESTAMP_PATTERN = "(?i)" + _DATE_TIME.replace("{offset}", r"[+-]\d{2}(?::?\d{2})?")
+OFFSET_REASON = "{column} has an invalid UTC offset {offset} (±HH:MM, at most ±14:00)"
+
+# CSV rows that cannot be split into the header's fields. They are quarantined under this rule
+# (before every other rule, which needs the fields), with one of the reasons below and the line
+# as it is in the file, cut to QUARANTINED_LINE_CHARS characters.
+MAX_LINE_BYTES = 2_000_000
+QUARANTINED_LINE_CHARS = 1_000
+ROW_MALFORMED = Rule(
+    "row_malformed",
+    None,
+    "a CSV row must have as many fields as the header, well-formed quotes, UTF-8 text and at "
+    f"most {MAX_LINE_BYTES:,} bytes",
+)
+MALFORMED_REASONS = {
+    "field_count": "expected {expected} fields, found {found}",
+    "quoting": "unparsable quoting: a quoted field is not closed, or text follows its closing quote",
+    "line_too_long": "line of {size} bytes, longer than the maximum of {limit} bytes",
+    "encoding": "not valid UTF-8",
+    "unparsable": "cannot be parsed as CSV: {error}",
+}
 
 
 def row_rules(kind: FileKind, present: set[str]) -> list[Rule]:
@@ -209,7 +242,8 @@ def row_rules(kind: FileKind, present: set[str]) -> list[Rule]:
                 Rule(
                     f"{c.name}_is_timestamp",
                     c.name,
-                    f"{c.name} must be an ISO-8601 timestamp (with an offset, or UTC)",
+                    f"{c.name} must be an ISO-8601 / RFC 3339 timestamp (a date, or a date and "
+                    "time; Z or an offset within ±14:00, or none for UTC)",
                 )
             )
             if c.bounded:
