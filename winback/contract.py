@@ -195,10 +195,11 @@ class Rule:
 
 # Timestamps: ISO 8601 extended format / RFC 3339, case-insensitive. A date, or a date and a
 # time (`T`, `t` or a space between them) with optional seconds and fraction, then optionally
-# `Z`/`z` or a UTC offset `±HH`, `±HHMM` or `±HH:MM` (no offset = UTC); spaces around are
-# ignored. Offsets beyond ±14:00 (the widest in use) and minutes over 59 are not timestamps; the
-# calendar (month 13, 30 February, hour 25...) is checked when the text is converted.
-_DATE_TIME = r"\s*\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|{offset})?)?\s*"
+# `Z`/`z`, ` UTC` (BigQuery's text form) or a UTC offset `±HH`, `±HHMM` or `±HH:MM` (no offset =
+# UTC); spaces around are ignored. Offsets beyond ±14:00 (the widest in use) and minutes over 59
+# are not timestamps; the calendar (month 13, 30 February, hour 25...) is checked when the text
+# is converted.
+_DATE_TIME = r"\s*\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z| utc|{offset})?)?\s*"
 _VALID_OFFSET = r"[+-](?:(?:0\d|1[0-3])(?::?[0-5]\d)?|14(?::?00)?)"
 TIMESTAMP_PATTERN = "(?i)" + _DATE_TIME.replace("{offset}", _VALID_OFFSET)
 # the same shape with any two-digit offset: what matches this but not the pattern above has an
