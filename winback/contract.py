@@ -8,6 +8,7 @@ describes them for people. Change a rule here and every consumer follows.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
@@ -303,3 +304,17 @@ def format_for_path(path: str) -> str | None:
         if lower.endswith(suffix) or lower.endswith(suffix + ".gz"):
             return fmt
     return None
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """The dates the row rules compare timestamps with."""
+
+    earliest: dt.date = dt.date(1990, 1, 1)
+    # "now" for the not-in-future rule; the one place the wall clock is read (see settings.py)
+    now: dt.datetime | None = None
+
+    @property
+    def latest(self) -> dt.datetime:
+        now = self.now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return now + dt.timedelta(days=1)

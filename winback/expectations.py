@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from winback.contract import FileKind
-from winback.ingest import RAW_SCHEMA, IngestResult, ValidationSettings
+from winback.contract import FileKind, ValidationSettings
+from winback.ingest import RAW_SCHEMA, IngestResult
 
 NORMALISED_PATTERN = r"^[^A-Z\s](?:[^A-Z]*[^A-Z\s])?$"  # trimmed, no upper case
 

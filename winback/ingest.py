@@ -29,6 +29,7 @@ from winback.contract import (
     TIMESTAMP_PATTERN,
     Column,
     FileKind,
+    ValidationSettings,
     format_for_path,
     kind_for_path,
     row_rules,
@@ -88,18 +89,6 @@ class IngestResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class ValidationSettings:
-    earliest: dt.date = dt.date(1990, 1, 1)
-    # "now" for the not-in-future rule; the one place the wall clock is read (see settings.py)
-    now: dt.datetime | None = None
-
-    @property
-    def latest(self) -> dt.datetime:
-        now = self.now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        return now + dt.timedelta(days=1)
 
 
 def short_error(exc: BaseException, limit: int = 400) -> str:

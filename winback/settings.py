@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from winback.ingest import ValidationSettings
+from winback.contract import ValidationSettings
 
 # name -> (environment variable, default)
 ENVIRONMENT = {
