@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# the least work any events pipeline must do, timed on the same files in the same run: seconds
+# on a noisy machine do not hold, multiples of the floor do (WINBACK_FLOOR overrides the path)
+FLOOR = Path(os.environ.get("WINBACK_FLOOR", ROOT.parent / "shared" / "bench" / "floor.py"))
 NEW_DAY_FILE = "events_new_day.parquet"
 EVENTS_PER_USER = 91  # measured: 1.82M events for 20k users, 13.4M for 147k
 
@@ -157,6 +160,20 @@ def generate(workdir: Path, users: int, events_format: str) -> tuple[int, str, f
     return summary.events, summary.end.isoformat(), time.perf_counter() - started
 
 
+def floor_seconds(workdir: Path) -> float | None:
+    """The floor on this data set's events files, or None where floor.py is not at hand."""
+    if not FLOOR.exists():
+        return None
+    out = subprocess.run(
+        [sys.executable, str(FLOOR), str(workdir / "landing"), str(workdir / "floor")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("floor_seconds="))
+    return float(line.split()[0].split("=")[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -187,6 +204,9 @@ def main() -> None:
         if fmt == "parquet":
             hold_back_last_day(workdir, last_day)
             stages = ("ingest", "marts", "daily")
+        floor = floor_seconds(workdir)
+        if floor:
+            print(f"   floor ({FLOOR.name}): {floor:.1f}s", flush=True)
         total = 0.0
         for name in stages:
             print(f"   {name} ...", flush=True)
@@ -195,7 +215,7 @@ def main() -> None:
             if name != "daily":
                 total += figures["seconds"]
                 figures["events"] = events
-            figures.update(size=size)
+            figures.update(size=size, floor=floor)
             rows.append(figures)
             print(
                 f"   {name}: {figures['seconds']:.1f}s, peak {figures['peak_mib']:.0f} MiB "
@@ -216,18 +236,21 @@ def main() -> None:
                 "events": events,
                 "peak_mib": max(r["peak_mib"] for r in rows if r["size"] == size),
                 "dbt_peak_mib": max(r["dbt_peak_mib"] for r in rows if r["size"] == size),
+                "floor": floor,
             }
         )
 
     print()
     print(
-        f"{'data set':<10} {'stage':<8} {'events':>12} {'seconds':>8} {'events/s':>11} {'peak MiB':>9} {'dbt MiB':>8}"
+        f"{'data set':<10} {'stage':<8} {'events':>12} {'seconds':>8} {'x floor':>8} "
+        f"{'events/s':>11} {'peak MiB':>9} {'dbt MiB':>8}"
     )
     for r in rows:
         rate = r["events"] / r["seconds"] if r["seconds"] else 0
+        multiple = f"{r['seconds'] / r['floor']:.1f}" if r.get("floor") else "-"
         print(
-            f"{r['size']:<10} {r['stage']:<8} {r['events']:>12,} {r['seconds']:>8.1f} {rate:>11,.0f} "
-            f"{r['peak_mib']:>9.0f} {r['dbt_peak_mib']:>8.0f}"
+            f"{r['size']:<10} {r['stage']:<8} {r['events']:>12,} {r['seconds']:>8.1f} "
+            f"{multiple:>8} {rate:>11,.0f} {r['peak_mib']:>9.0f} {r['dbt_peak_mib']:>8.0f}"
         )
 
 
