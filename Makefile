@@ -47,6 +47,17 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## dbt's documentation site (every mart, column and the lineage) for the warehouse at
+## WINBACK_WAREHOUSE (default data/warehouse/winback.duckdb), which the catalog is read from.
+.PHONY: docs
+DOCS_WAREHOUSE = $(abspath $(or $(WINBACK_WAREHOUSE),data/warehouse/winback.duckdb))
+docs: install
+	@test -f "$(DOCS_WAREHOUSE)" || { echo "make docs: no warehouse at $(DOCS_WAREHOUSE): run make demo first (or set WINBACK_WAREHOUSE)"; exit 1; }
+	cd dbt_project && WINBACK_WAREHOUSE="$(DOCS_WAREHOUSE)" $(CURDIR)/$(BIN)/dbt docs generate --static --profiles-dir . --project-dir .
+	@echo "Documentation site: $(CURDIR)/dbt_project/target/index.html"
+	@echo "  open $(CURDIR)/dbt_project/target/static_index.html directly, or serve it:"
+	@echo "  cd dbt_project && ../$(BIN)/dbt docs serve --port 8080   (then http://127.0.0.1:8080)"
+
 ## Speed and memory figures (not a test): 1M and 10M events.
 bench: install
 	$(BIN)/python benchmarks/bench.py
