@@ -94,17 +94,34 @@ def main() -> int:
             landing = work / "landing"
             _run(
                 trees["base"],
-                ["generate", "--landing-dir", str(landing), "--truth-dir", str(work / "truth"),
-                 "--users", str(args.users), "--days", str(args.days), "--seed", str(args.seed)],
+                [
+                    "generate",
+                    "--landing-dir",
+                    str(landing),
+                    "--truth-dir",
+                    str(work / "truth"),
+                    "--users",
+                    str(args.users),
+                    "--days",
+                    str(args.days),
+                    "--seed",
+                    str(args.seed),
+                ],
                 work / "base",
             )
             for name, tree in trees.items():
                 print(f"building {name} ({getattr(args, name)}) ...", flush=True)
                 _run(
                     tree,
-                    ["run", "--landing-dir", str(landing),
-                     "--warehouse", str(work / name / "warehouse.duckdb"),
-                     "--publish-dir", str(work / name / "published")],
+                    [
+                        "run",
+                        "--landing-dir",
+                        str(landing),
+                        "--warehouse",
+                        str(work / name / "warehouse.duckdb"),
+                        "--publish-dir",
+                        str(work / name / "published"),
+                    ],
                     work / name,
                 )
             result = compare(work / "base" / "published", work / "head" / "published")
