@@ -15,7 +15,7 @@ final as (
         user_id,
         event_date as activity_date,
         count(*) as events,
-        sum(case when event_name in {{ sql_list(var('core_events')) }} then 1 else 0 end)
+        sum(case when event_name in {{ sql_list(setting('core_events')) }} then 1 else 0 end)
             as core_actions
     from events
     group by user_id, event_date

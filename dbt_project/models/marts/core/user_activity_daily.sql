@@ -5,7 +5,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook="{% set start = incremental_window_start('activity_date') %}{% if start %}delete from {{ this }} where activity_date >= {{ start }} or activity_date > {{ as_of_date() }}{% endif %}",
+        pre_hook="{{ delete_incremental_window('activity_date') }}",
     )
 }}
 
@@ -25,7 +25,7 @@ daily as (
         event_date as activity_date,
         count(*) as events,
         count(distinct event_name) as distinct_event_names,
-        sum(case when event_name in {{ sql_list(var('core_events')) }} then 1 else 0 end)
+        sum(case when event_name in {{ sql_list(setting('core_events')) }} then 1 else 0 end)
             as core_actions,
         coalesce(sum(revenue), 0) as revenue,
         min(occurred_at) as first_event_at,

@@ -97,10 +97,10 @@ final as (
         lifetime_revenue,
         plan,
         case
-            when plan in {{ sql_list(var('high_value_plans')) }}
-                or lifetime_revenue >= {{ sql_number(var('value_tier_high_revenue'), 'value_tier_high_revenue') }} then 'high'
-            when plan in {{ sql_list(var('mid_value_plans')) }}
-                or lifetime_revenue >= {{ sql_number(var('value_tier_mid_revenue'), 'value_tier_mid_revenue') }} then 'mid'
+            when plan in {{ sql_list(setting('high_value_plans')) }}
+                or lifetime_revenue >= {{ sql_number(setting('value_tier_high_revenue'), 'value_tier_high_revenue') }} then 'high'
+            when plan in {{ sql_list(setting('mid_value_plans')) }}
+                or lifetime_revenue >= {{ sql_number(setting('value_tier_mid_revenue'), 'value_tier_mid_revenue') }} then 'mid'
             else 'low'
         end as value_tier,
         country,

@@ -8,7 +8,7 @@
       usage_drop       active days in the last usage_drop_window_days are down by at least
                        usage_drop_min_pct % on the window before (which had at least
                        usage_drop_min_prior_active_days active days)
-      no_core_action   no core action (the core_events var) for no_core_action_days days or more
+      no_core_action   no core action (the core_events setting) for no_core_action_days days or more
                        (counted from the first active day for users without any)
       help_visits      at least help_min_visits visits to help pages in the last help_window_days
       unsubscribed     an unsubscribe in the last unsubscribe_window_days
@@ -33,7 +33,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook="{% set start = incremental_window_start('activity_date') %}{% if start %}delete from {{ this }} where activity_date >= {{ start }} or activity_date > {{ as_of_date() }}{% endif %}",
+        pre_hook="{{ delete_incremental_window('activity_date') }}",
     )
 }}
 {%- set signals = disengagement_signals() %}
@@ -43,16 +43,7 @@
 {%- set payment_window = setting('payment_failure_window_days') | int %}
 {%- set message_window = setting('health_message_window_days') | int %}
 {%- set inactive_after = setting('inactive_after_days') | int %}
-{%- set weights = setting('health_weights') %}
-{%- set components = ['frequency', 'recency', 'breadth', 'depth', 'message_engagement'] %}
-{%- for name in weights if name not in components %}
-    {{ exceptions.raise_compiler_error("health_weights: unknown component '" ~ name ~ "' (use " ~ components | join(', ') ~ ")") }}
-{%- endfor %}
-{%- set w = {} %}
-{%- for name in components %}{% do w.update({name: (weights.get(name, 0) | float)}) %}{% endfor %}
-{%- if (w.values() | min) < 0 or w.frequency + w.recency + w.breadth + w.depth <= 0 %}
-    {{ exceptions.raise_compiler_error("health_weights must be non-negative, with a positive weight on frequency, recency, breadth or depth (message engagement alone leaves users without messages unscored), not " ~ weights) }}
-{%- endif %}
+{%- set w = health_weights() %}
 {#- Incremental: the rows from the window start, computed over enough history for every window
     (plus one day, so the day before the window has exact flags), and the first day of each
     signal still firing carried from the row before the window. -#}

@@ -14,7 +14,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook="{% set start = incremental_window_start('activity_date') %}{% if start %}delete from {{ this }} where activity_date >= {{ start }} or activity_date > {{ as_of_date() }}{% endif %}",
+        pre_hook="{{ delete_incremental_window('activity_date') }}",
     )
 }}
 {#- Incremental like user_activity_daily: a run rebuilds the days from the window start. Every
