@@ -10,8 +10,8 @@ import pytest
 
 from orchestration.runner import run_pipeline
 from winback.disengagement import PATTERNS
-from winback.generate.evaluation import health_ranking, pattern_scores, read_truth
 from winback.generate import generate
+from winback.generate.evaluation import health_ranking, pattern_scores, read_truth
 from winback.settings import load_config
 
 

@@ -8,7 +8,8 @@ into SQL as well (`sql_string`, `sql_list`, `sql_date`): values reach SQL only a
 typed literals.
 
 The names are the `vars:` of `dbt_project/dbt_project.yml` (a test keeps the two in step);
-defaults and the presets' values live in `dbt_project/macros/settings.sql`.
+defaults and the presets' values live in `dbt_project/macros/settings/` (winback_setting_defaults,
+winback_presets).
 """
 
 from __future__ import annotations
