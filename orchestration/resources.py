@@ -11,7 +11,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from winback.locking import warehouse_lock
+from winback.locking import pid_alive, warehouse_lock
 from winback.settings import WinbackConfig, load_config
 
 WAREHOUSE_TAG = "winback/warehouse"
@@ -116,8 +116,6 @@ def fail_abandoned_runs(
 ) -> list:
     """Runs on this warehouse still marked STARTED whose process is gone (killed): mark them
     failed, so the UI and the run history tell the truth. Only called by the lock holder."""
-    from winback.locking import pid_alive
-
     abandoned = []
     runs = instance.get_runs(
         filters=dg.RunsFilter(

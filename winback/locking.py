@@ -142,8 +142,3 @@ def warehouse_lock(
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing the descriptor releases the flock
-
-
-def holds_lock(warehouse: Path) -> bool:
-    with _guard:
-        return str(lock_path(warehouse)) in _held
