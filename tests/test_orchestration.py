@@ -119,15 +119,30 @@ def test_sensor_registers_new_files_once(tmp_path):
 
 def test_code_location_loads_like_under_dagster_dev(tmp_path):
     """`make ui` loads workspace.yaml in a fresh process, with dagster-dbt's dev preparer active
-    and without the virtualenv on PATH."""
+    and without the virtualenv on PATH. Run on a copy of the tracked files: the dev preparer
+    re-parses the dbt project, which must not rewrite the manifest other tests are reading."""
     import os
+    import shutil
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env.update(PATH="/usr/bin:/bin", DAGSTER_IS_DEV_CLI="1", DAGSTER_HOME=str(tmp_path))
+    copy = tmp_path / "clone"
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for rel in tracked:
+        if (root / rel).is_file():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / rel, copy / rel)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(
+        PATH="/usr/bin:/bin",
+        DAGSTER_IS_DEV_CLI="1",
+        DAGSTER_HOME=str(tmp_path),
+        PYTHONPATH=str(copy),
+    )
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     result = subprocess.run(
         [
@@ -137,7 +152,7 @@ def test_code_location_loads_like_under_dagster_dev(tmp_path):
             "-w",
             "workspace.yaml",
         ],
-        cwd=root,
+        cwd=copy,
         env=env,
         capture_output=True,
         text=True,
@@ -145,6 +160,7 @@ def test_code_location_loads_like_under_dagster_dev(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Validation successful" in result.stdout + result.stderr
+    assert (copy / "dbt_project" / "target" / "manifest.json").exists()  # the copy's own
 
 
 def test_incremental_window_opens_a_day_before_the_earliest_utc_day_touched():
