@@ -30,9 +30,10 @@ import duckdb
 
 from orchestration.dbt import MARTS_FRESHNESS, mart_asset_keys
 from orchestration.resources import WarehouseResource, WinbackSettings
+from winback.ingest import sql_literal
+from winback.reports import PUBLISHED_DB
 
 MARTS_SCHEMA = "marts"
-PUBLISHED_DB = "winback.duckdb"
 VERSIONS = "versions"
 CURRENT = "current"
 # BI-facing names in publish_dir, each a link into the current version
@@ -52,11 +53,6 @@ def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
         [MARTS_SCHEMA],
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def _sql_path(path: Path) -> str:
-    """A path as an SQL string literal (ATTACH and COPY take no bound parameters)."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _ident(name: str) -> str:
@@ -143,7 +139,7 @@ def publish_marts(
     partial = publish_dir / VERSIONS / f".{version}.partial"
     (partial / "parquet").mkdir(parents=True)
     step("version folder created")
-    con.execute(f"attach {_sql_path(partial / PUBLISHED_DB)} as published")
+    con.execute(f"attach {sql_literal(str(partial / PUBLISHED_DB))} as published")
     try:
         for table in tables:
             con.execute(
@@ -152,7 +148,7 @@ def publish_marts(
             )
             con.execute(
                 f"copy (select * from {MARTS_SCHEMA}.{_ident(table)}) to "
-                f"{_sql_path(partial / 'parquet' / (table + '.parquet'))} (format parquet)"
+                f"{sql_literal(str(partial / 'parquet' / (table + '.parquet')))} (format parquet)"
             )
             step(f"{table} written")
     finally:

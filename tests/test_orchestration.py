@@ -9,6 +9,7 @@ from orchestration.automation import as_of_for_tick, daily_marts_schedule, landi
 from orchestration.dbt import MARTS_FRESHNESS, dbt_build_args, dbt_vars
 from orchestration.definitions import defs
 from orchestration.resources import WinbackSettings
+from tests.clone import clone_tracked_files
 from winback.landing import plan_ingestion
 
 
@@ -122,20 +123,11 @@ def test_code_location_loads_like_under_dagster_dev(tmp_path):
     and without the virtualenv on PATH. Run on a copy of the tracked files: the dev preparer
     re-parses the dbt project, which must not rewrite the manifest other tests are reading."""
     import os
-    import shutil
     import subprocess
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
-    copy = tmp_path / "clone"
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for rel in tracked:
-        if (root / rel).is_file():
-            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / rel, copy / rel)
+    copy = clone_tracked_files(tmp_path / "clone")
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(
         PATH="/usr/bin:/bin",

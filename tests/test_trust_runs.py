@@ -15,6 +15,7 @@ import pytest
 
 from orchestration.cli import main
 from orchestration.publish import VERSIONS, current_version
+from tests.clone import clone_tracked_files
 from tests.dbt_fixtures import run_dbt
 from winback.generate import generate
 from winback.locking import lock_path
@@ -278,14 +279,7 @@ def test_a_fresh_clone_runs_without_a_manifest(tmp_path):
     """The README's `winback run` on a clone where dbt never ran: the manifest is parsed before
     anything imports the dbt assets. (The as-of date stops the run after ingestion, before the
     dbt build the other tests cover: the import path is what failed.)"""
-    clone = tmp_path / "clone"
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for rel in tracked:
-        if (REPO / rel).is_file():
-            (clone / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, clone / rel)
+    clone = clone_tracked_files(tmp_path / "clone")
     assert not (clone / "dbt_project" / "target").exists()
     (tmp_path / "landing" / "events").mkdir(parents=True)
     (tmp_path / "landing" / "events" / "a.csv").write_text(

@@ -143,7 +143,9 @@ def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _lit(value: str) -> str:
+def sql_literal(value: str) -> str:
+    """A text value as an SQL string literal (for the few places that take no bound parameter:
+    file paths in readers, ATTACH and COPY)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -169,7 +171,7 @@ def _sniff_csv(con: duckdb.DuckDBPyConnection, path: Path) -> CsvDialect:
     def sniff(max_line_size: int) -> tuple:
         return con.execute(
             "select Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, Columns "
-            f"from sniff_csv({_lit(str(path))}, header = true, all_varchar = true, "
+            f"from sniff_csv({sql_literal(str(path))}, header = true, all_varchar = true, "
             f"ignore_errors = true, max_line_size = {max_line_size})"
         ).fetchall()[0]
 
@@ -202,26 +204,26 @@ def _csv_reader_sql(path: Path, d: CsvDialect) -> str:
 
     `store_rejects` is needed for the rows after a malformed one too: with `ignore_errors`
     alone, DuckDB 2.0 silently stops reading at the first row with broken quotes."""
-    columns = ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in d.columns)
+    columns = ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in d.columns)
     options = [
         "auto_detect = false",
         "header = true",
         f"columns = {{{columns}}}",
-        f"delim = {_lit(d.delimiter)}",
-        f"quote = {_lit(d.quote)}",
-        f"escape = {_lit(d.escape)}",
+        f"delim = {sql_literal(d.delimiter)}",
+        f"quote = {sql_literal(d.quote)}",
+        f"escape = {sql_literal(d.escape)}",
         f"skip = {d.skip}",
         f"max_line_size = {MAX_LINE_BYTES}",
         "ignore_errors = true",
         "store_rejects = true",
-        f"rejects_table = {_lit(REJECTS_TABLE)}",
-        f"rejects_scan = {_lit(REJECTS_SCAN)}",
+        f"rejects_table = {sql_literal(REJECTS_TABLE)}",
+        f"rejects_scan = {sql_literal(REJECTS_SCAN)}",
     ]
     if d.new_line:
-        options.append(f"new_line = {_lit(d.new_line)}")
+        options.append(f"new_line = {sql_literal(d.new_line)}")
     if d.comment:
-        options.append(f"comment = {_lit(d.comment)}")
-    return f"read_csv({_lit(str(path))}, {', '.join(options)})"
+        options.append(f"comment = {sql_literal(d.comment)}")
+    return f"read_csv({sql_literal(str(path))}, {', '.join(options)})"
 
 
 def _drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
@@ -230,12 +232,12 @@ def _drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _reader_sql(path: Path, fmt: str, varchar_columns: list[str] | None = None) -> str:
-    p = _lit(str(path))
+    p = sql_literal(str(path))
     if fmt == "parquet":
         return f"read_parquet({p})"
     if varchar_columns is None:
         return f"read_json({p}, format = 'newline_delimited')"
-    cols = ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in varchar_columns)
+    cols = ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in varchar_columns)
     return f"read_json({p}, format = 'newline_delimited', columns = {{{cols}}})"
 
 
@@ -278,7 +280,7 @@ def _typed_expr(c: Column, raw: str, is_text: bool = True) -> str:
         # than the cast alone.
         upper = f"upper({raw})"
         return (
-            f"case when regexp_full_match({raw}, {_lit(TIMESTAMP_PATTERN)}) "
+            f"case when regexp_full_match({raw}, {sql_literal(TIMESTAMP_PATTERN)}) "
             f"then coalesce(try_cast({upper} as timestamptz), "
             f"try_cast(trim({upper}) as timestamptz))::timestamp end"
         )
@@ -301,16 +303,16 @@ def _rule_condition(rule_name: str, c: Column, v: ValidationSettings) -> str:
     if suffix in ("is_timestamp", "is_number", "is_boolean"):
         return f"{has_raw} and {typed} is null"
     if suffix == "not_before_earliest":
-        return f"{typed} < timestamp {_lit(v.earliest.isoformat())}"
+        return f"{typed} < timestamp {sql_literal(v.earliest.isoformat())}"
     if suffix == "not_in_future":
-        return f"{typed} > timestamp {_lit(v.latest.isoformat(sep=' '))}"
+        return f"{typed} > timestamp {sql_literal(v.latest.isoformat(sep=' '))}"
     if suffix == "is_json_object":
         return (
             f"{has_raw} and coalesce(case when json_valid({raw}::varchar) "
             f"then json_type({raw}::varchar::json) end, '') <> 'OBJECT'"
         )
     if suffix == "accepted_values":
-        values = ", ".join(_lit(x) for x in c.accepted_values or ())
+        values = ", ".join(sql_literal(x) for x in c.accepted_values or ())
         return f"{typed} is not null and {typed} not in ({values})"
     raise ValueError(f"unknown rule {rule_name}")
 
@@ -345,7 +347,7 @@ def compile_file(
     if fmt == "parquet":
         source = (
             f"select * exclude (file_row_number), file_row_number + 1 as {ROW} "
-            f"from read_parquet({_lit(str(path))}, file_row_number = true)"
+            f"from read_parquet({sql_literal(str(path))}, file_row_number = true)"
         )
     else:
         if fmt == "csv":
@@ -369,7 +371,9 @@ def compile_file(
     rule_case = "null"
     if rules:
         whens = [(_rule_condition(r.name, kind.column(r.column), v), r) for r in rules]
-        rule_case = "case " + " ".join(f"when {cond} then {_lit(r.name)}" for cond, r in whens)
+        rule_case = "case " + " ".join(
+            f"when {cond} then {sql_literal(r.name)}" for cond, r in whens
+        )
         rule_case += " end"
 
     # the raw copies are only for the rules: what is kept per row is typed, plus the rule
@@ -383,7 +387,7 @@ def compile_file(
         checked_sql=checked,
         source_sql=source,
         original_row_sql="to_json({"
-        + ", ".join(f"{_lit(col)}: s.{_q(col)}" for col in file_columns)
+        + ", ".join(f"{sql_literal(col)}: s.{_q(col)}" for col in file_columns)
         + "})::varchar",
         present=present,
         file_column={name: by_lower[name] for name in present},
@@ -619,7 +623,7 @@ def _check_and_load(
         result.duplicates_dropped = valid_rows - distinct_keys
         result.rows_loaded = con.execute(
             f"""insert into {RAW_SCHEMA}.{kind.name} ({cols}, _source_file, _source_row)
-            select {cols_out}, {_lit(src_file)}, {file_row} from _checked c {renumber}
+            select {cols_out}, {sql_literal(src_file)}, {file_row} from _checked c {renumber}
             where _rule is null
             qualify row_number() over (partition by {key} order by c.{ROW}) = 1"""
         ).fetchone()[0]
@@ -627,7 +631,7 @@ def _check_and_load(
         if rows_checked > valid_rows:
             result.rows_quarantined = con.execute(
                 f"""insert into {RAW_SCHEMA}.quarantine
-                select {_lit(kind.name)}, {_lit(src_file)}, {file_row}, c._rule, r.column_name,
+                select {sql_literal(kind.name)}, {sql_literal(src_file)}, {file_row}, c._rule, r.column_name,
                        {_value_case(compiled.file_column)},
                        {_reason_case(kind, compiled.file_column)}, {compiled.original_row_sql}
                 from _checked c {renumber}
@@ -638,7 +642,7 @@ def _check_and_load(
         if malformed:
             result.rows_quarantined += con.execute(
                 f"""insert into {RAW_SCHEMA}.quarantine
-                select {_lit(kind.name)}, {_lit(src_file)}, {ROW}, {_lit(ROW_MALFORMED.name)},
+                select {sql_literal(kind.name)}, {sql_literal(src_file)}, {ROW}, {sql_literal(ROW_MALFORMED.name)},
                        null, null, reason, original_line
                 from _malformed"""
             ).fetchone()[0]
@@ -653,7 +657,7 @@ def _template_sql(template: str, **values: str) -> str:
     parts = []
     for text, name, _, _ in string.Formatter().parse(template):
         if text:
-            parts.append(_lit(text))
+            parts.append(sql_literal(text))
         if name is not None:
             parts.append(f"({values[name]})::varchar")
     return "concat(" + ", ".join(parts) + ")"
@@ -668,12 +672,12 @@ def _collect_malformed(con, dialect: CsvDialect) -> int:
     expected = str(len(dialect.columns))
     size = r"coalesce(nullif(regexp_extract(first(error_message), 'Actual Size:\s*(\d+)', 1), ''), '?')"
     reasons = [  # the first that applies to a line (a line can have several entries)
-        ("UNQUOTED VALUE", _lit(MALFORMED_REASONS["quoting"])),
+        ("UNQUOTED VALUE", sql_literal(MALFORMED_REASONS["quoting"])),
         (
             "LINE SIZE OVER MAXIMUM",
             _template_sql(MALFORMED_REASONS["line_too_long"], size=size, limit=str(MAX_LINE_BYTES)),
         ),
-        ("INVALID ENCODING", _lit(MALFORMED_REASONS["encoding"])),
+        ("INVALID ENCODING", sql_literal(MALFORMED_REASONS["encoding"])),
         (
             "TOO MANY COLUMNS",
             _template_sql(
@@ -693,7 +697,7 @@ def _collect_malformed(con, dialect: CsvDialect) -> int:
     ]
     reason = (
         "case "
-        + " ".join(f"when bool_or(error_type = {_lit(t)}) then {sql}" for t, sql in reasons)
+        + " ".join(f"when bool_or(error_type = {sql_literal(t)}) then {sql}" for t, sql in reasons)
         + f" else {_template_sql(MALFORMED_REASONS['unparsable'], error='first(error_message)')}"
         + " end"
     )
@@ -744,7 +748,7 @@ def _summarise_quarantine(con, result: IngestResult, limit: int) -> None:
 def _value_case(file_column: dict[str, str]) -> str:
     """The failing value, as the file had it (from the re-read source row `s`)."""
     whens = " ".join(
-        f"when r.column_name = {_lit(name)} then s.{_q(column)}::varchar"
+        f"when r.column_name = {sql_literal(name)} then s.{_q(column)}::varchar"
         for name, column in file_column.items()
     )
     return f"case {whens} end" if whens else "null"
@@ -760,17 +764,17 @@ def _reason_case(kind: FileKind, file_column: dict[str, str]) -> str:
         value = f"trim(s.{_q(column)}::varchar)"
         offset = rf"regexp_extract({value}, '[+-]\d{{2}}(:?\d{{2}})?$')"
         whens.append(
-            f"when c._rule = {_lit(name + '_is_timestamp')} "
-            f"and regexp_full_match({value}, {_lit(ANY_OFFSET_TIMESTAMP_PATTERN)}) "
-            f"and not regexp_full_match({value}, {_lit(TIMESTAMP_PATTERN)}) "
-            f"then {_template_sql(OFFSET_REASON, column=_lit(name), offset=offset)}"
+            f"when c._rule = {sql_literal(name + '_is_timestamp')} "
+            f"and regexp_full_match({value}, {sql_literal(ANY_OFFSET_TIMESTAMP_PATTERN)}) "
+            f"and not regexp_full_match({value}, {sql_literal(TIMESTAMP_PATTERN)}) "
+            f"then {_template_sql(OFFSET_REASON, column=sql_literal(name), offset=offset)}"
         )
     return f"case {' '.join(whens)} else r.description end" if whens else "r.description"
 
 
 def _rule_descriptions(kind: FileKind, present: list[str]) -> str:
     rows = ", ".join(
-        f"({_lit(r.name)}, {_lit(r.column)}, {_lit(r.description)})"
+        f"({sql_literal(r.name)}, {sql_literal(r.column)}, {sql_literal(r.description)})"
         for r in row_rules(kind, set(present))
     )
     return f"select * from (values {rows}) t(rule, column_name, description)"
