@@ -71,7 +71,10 @@ def batch_profile(
     facts["rows_quarantined"] = result.rows_quarantined
     facts["duplicates_dropped"] = result.duplicates_dropped
     facts["reconciliation_gap"] = result.rows_read - (
-        result.rows_loaded + result.rows_quarantined + result.duplicates_dropped
+        result.rows_loaded
+        + result.rows_quarantined
+        + result.duplicates_dropped
+        + result.rows_skipped
     )
     facts["loaded_gap"] = facts["rows_in_table"] - result.rows_loaded
 

@@ -34,6 +34,18 @@ from winback.contract import (
     kind_for_path,
     row_rules,
 )
+from winback.sources import (
+    ALIAS,
+    ORIGINAL,
+    Feed,
+    file_format,
+    mapped_select,
+    original_row_sql,
+    reader_sql,
+    where_sql,
+    whitespace_reader_sql,
+)
+from winback.sql import quote_identifier, sql_literal
 
 RAW_SCHEMA = "raw"
 ROW = "_winback_row"  # the row number ingestion adds; a file column of this name is refused
@@ -72,6 +84,7 @@ class IngestResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     duplicates_dropped: int = 0
+    rows_skipped: int = 0  # left out by a source's `where` (e.g. Segment identify calls)
     status: str = "loaded"
     error: str | None = None
     min_date: dt.date | None = None
@@ -82,10 +95,13 @@ class IngestResult:
     quarantine_by_rule: dict[str, int] = field(default_factory=dict)
     quarantine_examples: list[dict] = field(default_factory=list)
     columns_present: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)  # what would fix the quarantined rows
 
     @property
     def reconciles(self) -> bool:
-        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.duplicates_dropped
+        return self.rows_read == (
+            self.rows_loaded + self.rows_quarantined + self.duplicates_dropped + self.rows_skipped
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -133,20 +149,17 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             affected_from date, affected_to date, needs_build boolean not null,
             ingested_at timestamp not null)"""
     )
+    # added after the first release: warehouses built before get the column
+    con.execute(
+        f"alter table {RAW_SCHEMA}.ingest_log add column if not exists rows_skipped bigint default 0"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # SQL compilation
 
 
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def sql_literal(value: str) -> str:
-    """A text value as an SQL string literal (for the few places that take no bound parameter:
-    file paths in readers, ATTACH and COPY)."""
-    return "'" + value.replace("'", "''") + "'"
+_q = quote_identifier
 
 
 @dataclass(frozen=True)
@@ -165,14 +178,26 @@ class CsvDialect:
     new_line: str
     comment: str
     skip: int
+    header: bool = True
 
 
-def _sniff_csv(con: duckdb.DuckDBPyConnection, path: Path) -> CsvDialect:
+def _sniff_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    delimiter: str | None = None,
+    header: bool = True,
+    names: tuple[str, ...] = (),
+) -> CsvDialect:
+    """The file's dialect; a declared delimiter and header (a source in winback.yml) are kept,
+    and a file without a header gets the declared `names`."""
+    declared = f", delim = {sql_literal(delimiter)}" if delimiter else ""
+
     def sniff(max_line_size: int) -> tuple:
         return con.execute(
             "select Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, Columns "
-            f"from sniff_csv({sql_literal(str(path))}, header = true, all_varchar = true, "
-            f"ignore_errors = true, max_line_size = {max_line_size})"
+            f"from sniff_csv({sql_literal(str(path))}, header = {str(header).lower()}, "
+            f"all_varchar = true, ignore_errors = true, max_line_size = {max_line_size}"
+            f"{declared})"
         ).fetchall()[0]
 
     try:
@@ -187,8 +212,18 @@ def _sniff_csv(con: duckdb.DuckDBPyConnection, path: Path) -> CsvDialect:
         "" if v == "(empty)" else v for v in row
     )
     quote = quote or '"'
+    found = tuple(c["name"] for c in columns)
+    if not header:
+        if len(found) != len(names):
+            raise FileRejected(
+                str(path.name),
+                f"has {len(found)} field(s) per line, the source declares {len(names)} "
+                f"columns ({', '.join(names)})",
+            )
+        found = names
     return CsvDialect(
-        columns=tuple(c["name"] for c in columns),
+        header=header,
+        columns=found,
         delimiter=delimiter,
         quote=quote,
         escape=escape or quote,
@@ -207,7 +242,7 @@ def _csv_reader_sql(path: Path, d: CsvDialect) -> str:
     columns = ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in d.columns)
     options = [
         "auto_detect = false",
-        "header = true",
+        f"header = {str(d.header).lower()}",
         f"columns = {{{columns}}}",
         f"delim = {sql_literal(d.delimiter)}",
         f"quote = {sql_literal(d.quote)}",
@@ -329,6 +364,20 @@ class CompiledFile:
     # CSV: the reader lists the malformed rows it skips in REJECTS_TABLE, and ROW numbers the
     # rows it reads (`_load` renumbers them as rows of the file)
     dialect: CsvDialect | None = None
+    malformed_rule: bool = False  # a mapped source flags rows it cannot split (row_malformed)
+    skipped_sql: str | None = None  # counts the rows a source's `where` leaves out
+
+
+@dataclass(frozen=True)
+class MappedSource:
+    """A file in its own shape, read through a source's mapping (`winback.sources`): rows with
+    the contract's column names as text, the file's row as JSON and ROW."""
+
+    source_sql: str
+    columns: list[str]
+    original_sql: str  # a column of source_sql
+    malformed_sql: str | None = None  # true for a row that could not be split into its fields
+    skipped_sql: str | None = None
 
 
 def compile_file(
@@ -339,12 +388,17 @@ def compile_file(
     v: ValidationSettings,
     dialect: CsvDialect | None = None,
     text_columns: set[str] | None = None,
+    mapped: MappedSource | None = None,
 ) -> CompiledFile:
+    if mapped is not None:
+        file_columns = mapped.columns
     by_lower = {c.strip().lower(): c for c in file_columns}
     present = [c.name for c in kind.columns if c.name in by_lower]
-    if fmt == "csv":
+    if fmt == "csv" and mapped is None:
         dialect = dialect or CsvDialect(tuple(file_columns), ",", '"', '"', "", "", 0)
-    if fmt == "parquet":
+    if mapped is not None:
+        source = mapped.source_sql
+    elif fmt == "parquet":
         source = (
             f"select * exclude (file_row_number), file_row_number + 1 as {ROW} "
             f"from read_parquet({sql_literal(str(path))}, file_row_number = true)"
@@ -368,9 +422,12 @@ def compile_file(
             select.append(f"null::{SQL_TYPES[c.type]} as {_q(c.name)}")
 
     rules = row_rules(kind, set(present))
+    whens = [(_rule_condition(r.name, kind.column(r.column), v), r) for r in rules]
+    if mapped is not None and mapped.malformed_sql:
+        select.append(f"{mapped.malformed_sql} as _winback_malformed")
+        whens.insert(0, ("_winback_malformed", ROW_MALFORMED))
     rule_case = "null"
-    if rules:
-        whens = [(_rule_condition(r.name, kind.column(r.column), v), r) for r in rules]
+    if whens:
         rule_case = "case " + " ".join(
             f"when {cond} then {sql_literal(r.name)}" for cond, r in whens
         )
@@ -386,12 +443,16 @@ def compile_file(
     return CompiledFile(
         checked_sql=checked,
         source_sql=source,
-        original_row_sql="to_json({"
+        original_row_sql=f"s.{_q(mapped.original_sql)}"
+        if mapped is not None
+        else "to_json({"
         + ", ".join(f"{sql_literal(col)}: s.{_q(col)}" for col in file_columns)
         + "})::varchar",
         present=present,
         file_column={name: by_lower[name] for name in present},
         dialect=dialect if fmt == "csv" else None,
+        malformed_rule=bool(mapped is not None and mapped.malformed_sql),
+        skipped_sql=mapped.skipped_sql if mapped is not None else None,
     )
 
 
@@ -408,6 +469,51 @@ def _dedupe_key_sql(kind: FileKind, present: list[str]) -> str:
     return ", ".join(_q(c) for c in cols)
 
 
+def _mapped_source(
+    con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, fmt: str
+) -> tuple[MappedSource, CsvDialect | None]:
+    """A source's file read with its options and mapped to the contract's columns."""
+    options, dialect, malformed = feed.options, None, None
+    if fmt == "csv" and options.delimiter == "whitespace":
+        rows = (
+            f"select *, row_number() over () as {ROW} from {whitespace_reader_sql(path, options)}"
+        )
+        file_columns, references = list(options.columns), "table"
+        last = _q(options.columns[-1])
+        # a line with fewer or more fields than `columns` is quarantined as row_malformed
+        extra = [f"{ALIAS}._winback_extra is not null or {ALIAS}.{last} is null as _winback_bad"]
+        malformed = "_winback_bad"
+    elif fmt == "csv":
+        dialect = _sniff_csv(con, path, options.delimiter, options.header, options.columns)
+        rows = f"select *, row_number() over () as {ROW} from {_csv_reader_sql(path, dialect)}"
+        file_columns, references, extra = list(dialect.columns), "table", []
+    elif fmt == "parquet":
+        rows = (
+            f"select * exclude (file_row_number), file_row_number + 1 as {ROW} "
+            f"from read_parquet({sql_literal(str(path))}, file_row_number = true)"
+        )
+        described = con.execute(f"select * from read_parquet({sql_literal(str(path))}) limit 0")
+        file_columns, references, extra = [d[0] for d in described.description], "table", []
+    else:
+        reader, references = reader_sql(path, fmt, options)
+        rows = f"select *, row_number() over () as {ROW} from {reader}"
+        file_columns, extra = ["json"], []
+    if ROW.lower() in {c.lower() for c in file_columns}:
+        raise FileRejected(str(path.name), f"has a column named {ROW}, a name winback reserves")
+    select = mapped_select(feed, references, file_columns)
+    columns = [s.rsplit(" as ", 1)[1].strip('"') for s in select]
+    original = f"{original_row_sql(references, file_columns)} as {ORIGINAL}"
+    if fmt == "csv" and options.delimiter == "whitespace":
+        original = f"{ALIAS}._winback_line as {ORIGINAL}"  # the line as it is in the file
+    keep = where_sql(feed, references, file_columns)
+    body = f"from ({rows}) {ALIAS}"
+    source_sql = f"select {', '.join([*select, original, *extra])}, {ALIAS}.{ROW} {body}" + (
+        f" where coalesce({keep}, false)" if keep else ""
+    )
+    skipped = f"select count(*) {body} where not coalesce({keep}, false)" if keep else None
+    return MappedSource(source_sql, columns, ORIGINAL, malformed, skipped), dialect
+
+
 # ---------------------------------------------------------------------------------------------
 # Ingestion
 
@@ -419,6 +525,8 @@ def ingest_file(
     settings: ValidationSettings | None = None,
     example_limit: int = 20,
     verify: Callable[[IngestResult], list[str]] | None = None,
+    feed: Feed | None = None,
+    path: Path | None = None,
 ) -> IngestResult:
     """Validate and load one landing file. Raises `FileRejected` (after logging the rejection)
     when the file cannot be read, lacks a required column or fails a blocking check; nothing of
@@ -428,6 +536,8 @@ def ingest_file(
     `verify` (the Great Expectations suite, from the caller) gets the result while the rows are
     in place but not yet committed; the names of failed checks it returns roll the load back."""
     settings = settings or ValidationSettings()
+    if feed is not None:
+        return _ingest_feed(con, feed, Path(path), relative_path, settings, example_limit, verify)
     kind = kind_for_path(relative_path)
     fmt = format_for_path(relative_path)
     if kind is None or fmt is None:
@@ -464,10 +574,13 @@ def ingest_file(
             )
         missing = [c for c in kind.required_columns if c not in lower]
         if missing:
+            from winback.hints import rejection_hint
+
             raise FileRejected(
                 relative_path,
                 f"required column(s) missing: {', '.join(missing)} (a {kind.name} file needs "
-                f"{', '.join(kind.required_columns)}; found {', '.join(file_columns)})",
+                f"{', '.join(kind.required_columns)}; found {', '.join(file_columns)})"
+                + rejection_hint(con, path, fmt, file_columns, kind),
                 missing_columns=missing,
             )
         compiled = compile_file(
@@ -475,6 +588,7 @@ def ingest_file(
         )
         result.columns_present = compiled.present
         _load(con, kind, compiled, result, example_limit, verify)
+        _add_hints(con, result, declared=False)
     except FileRejected as exc:
         result.status = "rejected"
         result.error = str(exc)
@@ -491,12 +605,80 @@ def ingest_file(
     return result
 
 
+def _ingest_feed(
+    con, feed: Feed, path: Path, source_file: str, settings, example_limit, verify
+) -> IngestResult:
+    """A file of a declared source (winback.yml): read with the source's options, mapped, then
+    checked and loaded like any landing file."""
+    from winback.mapping import MappingError
+
+    kind = feed.kind
+    ensure_raw_tables(con)
+    con.execute("set TimeZone = 'UTC'")
+    result = IngestResult(kind=kind.name, source_file=source_file)
+    try:
+        try:
+            fmt = file_format(path, feed.options)
+            mapped, dialect = _mapped_source(con, feed, path, fmt)
+        except MappingError as exc:
+            raise FileRejected(source_file, str(exc)) from None
+        except FileRejected as exc:
+            raise FileRejected(source_file, str(exc).split(": ", 1)[-1]) from None
+        except (duckdb.Error, OSError) as exc:
+            if path.is_file() and path.stat().st_size == 0:
+                raise FileRejected(source_file, "is empty") from exc
+            raise FileRejected(source_file, f"cannot be read as {fmt}: {short_error(exc)}") from exc
+        present = {c.lower() for c in mapped.columns}
+        missing = [c for c in kind.required_columns if c not in present]
+        if missing:
+            raise FileRejected(
+                source_file,
+                f"the mapping of source {feed.source} gives no {', '.join(missing)} (a "
+                f"{kind.name} feed needs {', '.join(kind.required_columns)}): add it under "
+                f"sources.{feed.source}.mapping in winback.yml",
+                missing_columns=missing,
+            )
+        compiled = compile_file(
+            kind, path, fmt, mapped.columns, settings, dialect=dialect, mapped=mapped
+        )
+        result.columns_present = compiled.present
+        _load(con, kind, compiled, result, example_limit, verify)
+        _add_hints(con, result, declared=True)
+    except FileRejected as exc:
+        result.status, result.error = "rejected", str(exc)
+        result.rows_loaded = result.rows_quarantined = result.duplicates_dropped = 0
+        result.rows_skipped, result.min_date, result.max_date = 0, None, None
+        result.quarantine_by_rule, result.quarantine_examples = {}, []
+        _replace_file(con, kind, source_file, result, load=None)
+        raise
+    return result
+
+
+def _add_hints(con, result: IngestResult, declared: bool) -> None:
+    from winback.hints import timestamp_format_hint
+
+    for rule in result.quarantine_by_rule:
+        if not rule.endswith("_is_timestamp"):
+            continue
+        values = con.execute(
+            f"select value from {RAW_SCHEMA}.quarantine where source_file = ? and rule = ? "
+            "order by source_row limit 20",
+            [result.source_file, rule],
+        ).fetchall()
+        hint = timestamp_format_hint(
+            rule.removesuffix("_is_timestamp"), [v for (v,) in values], declared
+        )
+        if hint:
+            result.hints.append(hint)
+
+
 def _blocking_checks(result: IngestResult, verify) -> list[str]:
     failed = []
     if not result.reconciles:
         failed.append(
             f"counts_reconcile (read {result.rows_read:,} <> loaded {result.rows_loaded:,} + "
-            f"quarantined {result.rows_quarantined:,} + duplicates {result.duplicates_dropped:,})"
+            f"quarantined {result.rows_quarantined:,} + duplicates {result.duplicates_dropped:,}"
+            f" + skipped {result.rows_skipped:,})"
         )
     if verify is not None:
         failed += verify(result)
@@ -529,8 +711,10 @@ def _replace_file(
         result.affected_from = min(dates_from) if dates_from else None
         result.affected_to = max(dates_to) if dates_to else None
         con.execute(
-            f"insert into {RAW_SCHEMA}.ingest_log values "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
+            f"insert into {RAW_SCHEMA}.ingest_log (kind, source_file, status, error, rows_read, "
+            "rows_loaded, rows_quarantined, duplicates_dropped, min_date, max_date, "
+            "affected_from, affected_to, needs_build, ingested_at, rows_skipped) values "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)",
             [
                 kind.name,
                 source_file,
@@ -545,6 +729,7 @@ def _replace_file(
                 result.affected_from,
                 result.affected_to,
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                result.rows_skipped,
             ],
         )
         if load is not None:
@@ -617,6 +802,9 @@ def _check_and_load(
             from _checked"""
         ).fetchone()
         result.rows_read = rows_checked + malformed
+        if compiled.skipped_sql:
+            result.rows_skipped = con.execute(compiled.skipped_sql).fetchone()[0]
+            result.rows_read += result.rows_skipped
         distinct_keys = con.execute(
             f"select count(*) from (select {key} from _checked where _rule is null group by {key})"
         ).fetchone()[0]
@@ -635,7 +823,8 @@ def _check_and_load(
                        {_value_case(compiled.file_column)},
                        {_reason_case(kind, compiled.file_column)}, {compiled.original_row_sql}
                 from _checked c {renumber}
-                join ({_rule_descriptions(kind, compiled.present)}) r on r.rule = c._rule
+                join ({_rule_descriptions(kind, compiled.present, compiled.malformed_rule)}) r
+                    on r.rule = c._rule
                 join ({compiled.source_sql}) s on s.{ROW} = c.{ROW}
                 where c._rule is not null"""
             ).fetchone()[0]
@@ -772,10 +961,12 @@ def _reason_case(kind: FileKind, file_column: dict[str, str]) -> str:
     return f"case {' '.join(whens)} else r.description end" if whens else "r.description"
 
 
-def _rule_descriptions(kind: FileKind, present: list[str]) -> str:
+def _rule_descriptions(kind: FileKind, present: list[str], malformed: bool = False) -> str:
+    rules = [ROW_MALFORMED] * malformed + row_rules(kind, set(present))
     rows = ", ".join(
-        f"({sql_literal(r.name)}, {sql_literal(r.column)}, {sql_literal(r.description)})"
-        for r in row_rules(kind, set(present))
+        f"({sql_literal(r.name)}, {sql_literal(r.column) if r.column else 'null'}, "
+        f"{sql_literal(r.description)})"
+        for r in rules
     )
     return f"select * from (values {rows}) t(rule, column_name, description)"
 

@@ -1,0 +1,191 @@
+"""What to do about a file winback could not take: the known export it looks like, a delimiter
+or header it seems to have, a date format the contract does not read. Each hint names the
+setting of winback.yml (a source's preset, options or mapping) that fixes it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+from winback.contract import FileKind
+from winback.sql import sql_literal
+
+# the columns (lower case) that give an export away; a preset of winback.presets reads it
+EXPORT_SIGNATURES: dict[str, tuple[str, set[str]]] = {
+    "segment": (
+        "a Segment / RudderStack export",
+        {
+            "anonymousid",
+            "anonymous_id",
+            "messageid",
+            "message_id",
+            "userid",
+            "receivedat",
+            "received_at",
+            "sentat",
+            "sent_at",
+        },
+    ),
+    "snowplow": (
+        "a Snowplow enriched-events export",
+        {
+            "domain_userid",
+            "collector_tstamp",
+            "dvce_created_tstamp",
+            "app_id",
+            "network_userid",
+            "se_action",
+            "derived_tstamp",
+        },
+    ),
+    "ga4": (
+        "a GA4 BigQuery export",
+        {
+            "event_timestamp",
+            "user_pseudo_id",
+            "event_params",
+            "event_date",
+            "event_bundle_sequence_id",
+        },
+    ),
+    "amplitude": (
+        "an Amplitude export",
+        {
+            "event_type",
+            "amplitude_id",
+            "event_time",
+            "event_properties",
+            "user_properties",
+            "device_id",
+        },
+    ),
+    "mixpanel": (
+        "a Mixpanel export",
+        {"distinct_id", "$insert_id", "mp_processing_time_ms", "$distinct_id_before_identity"},
+    ),
+    "orders": (
+        "an orders table",
+        {
+            "order_id",
+            "customer_id",
+            "order_date",
+            "amount",
+            "total",
+            "customer",
+            "price",
+            "order_total",
+        },
+    ),
+}
+DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
+# a value of a timestamp column that is not ISO 8601, and the format that reads it
+TIMESTAMP_SHAPES = (
+    (re.compile(r"^\d{8}$"), "%Y%m%d"),
+    (re.compile(r"^\d{8} ?\d{6}$"), "%Y%m%d%H%M%S"),
+    (re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$"), "%d/%m/%Y (or %m/%d/%Y)"),
+    (
+        re.compile(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}(:\d{2})?$"),
+        "%d/%m/%Y %H:%M:%S (or %m/%d/%Y ...)",
+    ),
+    (re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}$"), "%d.%m.%Y"),
+    (re.compile(r"^\d{9,10}(\.\d+)?$"), "epoch_s"),
+    (re.compile(r"^\d{12,13}$"), "epoch_ms"),
+    (re.compile(r"^\d{15,16}$"), "epoch_us"),
+    (re.compile(r"^\d{18,19}$"), "epoch_ns"),
+)
+
+
+def known_export(columns: Iterable[str]) -> str | None:
+    """The preset whose export these columns look like (at least two tell-tale columns)."""
+    lower = {c.strip().lower() for c in columns}
+    best, score = None, 1
+    for preset, (_, signature) in EXPORT_SIGNATURES.items():
+        hits = len(lower & signature)
+        if hits > score:
+            best, score = preset, hits
+    return best
+
+
+def _looks_like_data(name: str) -> bool:
+    return bool(re.fullmatch(r"[\s\d.,:/+-]+", name.strip())) and any(ch.isdigit() for ch in name)
+
+
+def rejection_hint(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: str, columns: list[str], kind: FileKind
+) -> str:
+    """`. Hint: ...` for a file rejected for its columns, or '' when nothing more is known."""
+    hints = []
+    preset = known_export(columns)
+    if preset:
+        what = EXPORT_SIGNATURES[preset][0]
+        hints.append(
+            f"the columns look like {what}: declare it as a source with `preset: {preset}` in "
+            "winback.yml (winback init, docs/sources.md)"
+        )
+    if fmt == "csv" and len(columns) == 1:
+        name = columns[0]
+        found = [label for ch, label in DELIMITERS.items() if ch in name]
+        if found:
+            hints.append(
+                f"the header is one column holding {found[0]}: the fields seem separated by "
+                f"{found[0]}; set `delimiter:` in the source's options"
+            )
+        elif re.search(r"\S\s+\S", name):
+            hints.append(
+                "the fields seem separated by spaces: set `delimiter: whitespace` and "
+                "`columns: [...]` in the source's options"
+            )
+    if (
+        fmt == "csv"
+        and columns
+        and all(_looks_like_data(c) or re.fullmatch(r"column\d+", c) for c in columns)
+    ):
+        first = _first_line(con, path)
+        hints.append(
+            f"the first line ({first!r}) looks like data, not a header: set `header: false` and "
+            "`columns: [...]` in the source's options"
+            + (
+                "; the fields are separated by runs of spaces: `delimiter: whitespace`"
+                if first and re.search(r"\S {2,}\S", first)
+                else ""
+            )
+        )
+    if not hints and kind.name == "events":
+        hints.append(
+            "map your columns to the contract's (user_id, event_name, occurred_at) in a source "
+            "of winback.yml: `winback init` writes one to edit"
+        )
+    return (". Hint: " + "; ".join(hints)) if hints else ""
+
+
+def _first_line(con: duckdb.DuckDBPyConnection, path: Path) -> str:
+    try:
+        row = con.execute(
+            f"select line from read_csv({sql_literal(str(path))}, header = false, "
+            "auto_detect = false, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', "
+            "escape = '') limit 1"
+        ).fetchone()
+    except duckdb.Error:
+        return ""
+    return (row[0] or "")[:80] if row else ""
+
+
+def timestamp_format_hint(column: str, values: Iterable[str | None], declared: bool) -> str | None:
+    """For rows quarantined by `<column>_is_timestamp`: the format their values seem to be in."""
+    for value in values:
+        text = (value or "").strip()
+        for pattern, fmt in TIMESTAMP_SHAPES:
+            if pattern.match(text):
+                where = (
+                    "in the source's options (or `format:` on the column's mapping)"
+                    if declared
+                    else "in a source of winback.yml for this file"
+                )
+                return (
+                    f"{column} values like {text!r} are not ISO 8601: set "
+                    f"`timestamp_format: '{fmt}'` {where}"
+                )
+    return None
