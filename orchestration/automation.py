@@ -17,7 +17,6 @@ from orchestration.dbt import DbtBuildConfig, winback_dbt_models
 from orchestration.ingest import FILE_PARTITIONS, RAW_ASSETS, raw_asset_key
 from orchestration.publish import published_marts
 from orchestration.resources import WinbackSettings
-from winback.landing import plan_ingestion
 
 marts_job = dg.define_asset_job(
     "build_marts",
@@ -67,7 +66,7 @@ def landing_files_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     landing = winback.config().landing_dir
     seen = json.loads(context.cursor) if context.cursor else {}
-    planned = plan_ingestion(landing, seen)
+    planned = winback.plan(seen)
     if not planned:
         return dg.SkipReason(f"no new or changed files in {landing}")
     requests = [

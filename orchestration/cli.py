@@ -29,9 +29,21 @@ def _path_options(parser: argparse.ArgumentParser, *names: str) -> None:
         )
 
 
+def _project_location(args: argparse.Namespace) -> str | None:
+    """--project, else a winback.yml in the current folder (unless WINBACK_PROJECT says)."""
+    from winback.project import PROJECT_FILE
+
+    if getattr(args, "project", None):
+        return args.project
+    if not os.environ.get("WINBACK_PROJECT") and Path(PROJECT_FILE).is_file():
+        return str(Path(PROJECT_FILE).resolve())
+    return None
+
+
 def _config(args: argparse.Namespace):
     names = ("landing_dir", "warehouse", "publish_dir", "truth_dir", "earliest_date", "as_of_date")
     overrides = {n: getattr(args, n, None) for n in names}
+    overrides["project"] = _project_location(args)
     overrides["lock_wait"] = getattr(args, "wait", None)
     return load_config(overrides)
 
@@ -51,6 +63,32 @@ def _run_log(config) -> Path:
     logs = config.warehouse.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     return logs / f"winback-run-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+
+
+def _project_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project",
+        metavar="PATH",
+        help="a project folder or its winback.yml (env WINBACK_PROJECT; default: winback.yml in "
+        "the current folder, if any)",
+    )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from winback.project import init_project
+    from winback.suggest import suggest_sources
+
+    folder = Path(args.path).expanduser().resolve()
+    sources_yaml = suggest_sources([Path(f) for f in args.source], folder) if args.source else None
+    file = init_project(folder, args.name, sources_yaml)
+    print(f"Wrote {file} and the folders landing/, warehouse/, published/.")
+    if args.source:
+        print("  Check the guessed sources (kind, options, mapping), then run:")
+    else:
+        print("  Declare your files under `sources:` (an example is there, commented), then run:")
+    print(f"  winback profile --project {folder}   # what the data looks like, suggested settings")
+    print(f"  winback run --project {folder}")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -80,6 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress=progress,
                 preset=args.preset,
                 settings=settings,
+                allow_mixed=args.add_sources,
             )
         except RunRefused as exc:
             progress(f"winback: {exc}")
@@ -180,8 +219,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_arguments(gen)  # the same options as `python -m winback.generate`
     gen.set_defaults(func=run_generate)
 
+    init = sub.add_parser(
+        "init",
+        help="write a project folder: winback.yml (sources, mapping, settings, paths) to edit",
+    )
+    init.add_argument("path", help="the project folder (created if missing)")
+    init.add_argument("--name", help="the project's name (default: the folder's)")
+    init.add_argument(
+        "--source",
+        action="append",
+        metavar="FILE",
+        help="a data file to declare as a source: its columns are read and a mapping guessed "
+        "for you to check (repeatable)",
+    )
+    init.set_defaults(func=cmd_init)
+
     run = sub.add_parser("run", help="ingest the landing folder and build and publish the marts")
+    _project_option(run)
     _path_options(run, "landing_dir", "warehouse", "publish_dir", "earliest_date", "as_of_date")
+    run.add_argument(
+        "--add-sources",
+        action="store_true",
+        help="let this run add files from another project or landing folder to a warehouse "
+        "that holds data already (refused otherwise)",
+    )
     run.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     run.add_argument(
         "--wait",
@@ -204,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="what the warehouse holds")
+    _project_option(status)
     _path_options(status, "warehouse")
     status.set_defaults(func=cmd_status)
 
@@ -211,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="score the disengagement patterns and health score against the demo's ground truth",
     )
+    _project_option(evaluate)
     _path_options(evaluate, "warehouse", "truth_dir")
     evaluate.set_defaults(func=cmd_evaluate)
     return parser

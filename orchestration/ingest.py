@@ -10,8 +10,9 @@ import time
 import dagster as dg
 
 from orchestration.resources import WarehouseResource, WinbackSettings
-from winback.contract import FILE_KINDS, FileKind, kind_for_path
+from winback.contract import FILE_KINDS, FileKind
 from winback.ingest import RAW_SCHEMA, FileRejected, IngestResult, ensure_raw_tables, ingest_file
+from winback.origin import MixedSources, check_origin, origin_of
 
 INGEST_GROUP = "ingestion"
 
@@ -62,10 +63,12 @@ def _ingest_metadata(result: IngestResult, table_rows: int, seconds: float) -> d
         "rows_loaded": result.rows_loaded,
         "rows_quarantined": result.rows_quarantined,
         "duplicates_dropped": result.duplicates_dropped,
+        "rows_skipped": result.rows_skipped,
         "dagster/partition_row_count": result.rows_loaded,
         "dagster/row_count": table_rows,
         "first_date": str(result.min_date) if result.min_date else "",
         "last_date": str(result.max_date) if result.max_date else "",
+        "hints": "; ".join(result.hints),
         "quarantine_by_rule": dg.MetadataValue.md(
             _markdown_table([{"rule": r, "rows": n} for r, n in result.quarantine_by_rule.items()])
         ),
@@ -89,7 +92,8 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
                 "counts_reconcile",
                 asset=key,
                 blocking=True,
-                description="rows read = rows loaded + rows quarantined + duplicates dropped",
+                description="rows read = rows loaded + rows quarantined + duplicates dropped "
+                "(+ rows a declared source's `where` skips)",
             ),
             dg.AssetCheckSpec(
                 "great_expectations",
@@ -106,9 +110,10 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
         from winback.expectations import validate_batch
 
         source_file = context.partition_key
-        if kind_for_path(source_file) != kind:
-            raise dg.Failure(f"{source_file} is not a {kind.name} file")
         config = winback.config()
+        planned = winback.resolve_file(source_file)
+        if planned.kind != kind:
+            raise dg.Failure(f"{source_file} is not a {kind.name} file")
         started = time.perf_counter()
         validations = []
 
@@ -122,12 +127,18 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
 
         with warehouse.get_connection() as con:
             try:
+                check_origin(con, origin_of(config.project_file, config.landing_dir))
+            except MixedSources as exc:
+                raise dg.Failure(description=f"{source_file}: {exc}") from None
+            try:
                 result = ingest_file(
                     con,
                     config.landing_dir,
                     source_file,
                     config.validation,
                     verify=great_expectations,
+                    feed=planned.feed,
+                    path=planned.file,
                 )
             except FileRejected as exc:
                 context.log.error(f"Rejected {exc}")
@@ -152,6 +163,8 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
 
         if result.rows_quarantined:
             context.log.warning(quarantine_message(result))
+        for hint in result.hints:
+            context.log.warning(f"{source_file}: hint: {hint}")
         context.log.info(
             f"{source_file}: read {result.rows_read:,}, loaded {result.rows_loaded:,}, "
             f"quarantined {result.rows_quarantined:,}, duplicates dropped "
@@ -167,7 +180,8 @@ def build_raw_asset(kind: FileKind) -> dg.AssetsDefinition:
                         "rows_read": result.rows_read,
                         "accounted_for": result.rows_loaded
                         + result.rows_quarantined
-                        + result.duplicates_dropped,
+                        + result.duplicates_dropped
+                        + result.rows_skipped,
                     },
                 ),
                 dg.AssetCheckResult(

@@ -23,6 +23,7 @@ class WinbackSettings(dg.ConfigurableResource):
     """Paths and dates. Empty fields fall back to the WINBACK_* environment variables, then to
     the defaults in `winback.settings` (read when a run starts, not when code loads)."""
 
+    project: str = ""  # a winback.yml, or its folder: its paths and sources
     landing_dir: str = ""
     publish_dir: str = ""
     earliest_date: str = ""
@@ -34,6 +35,7 @@ class WinbackSettings(dg.ConfigurableResource):
     def from_config(cls, config: WinbackConfig) -> "WinbackSettings":
         """The resource for a resolved configuration (the command line's)."""
         return cls(
+            project=str(config.project_file or ""),
             landing_dir=str(config.landing_dir),
             publish_dir=str(config.publish_dir),
             earliest_date=config.earliest_date.isoformat(),
@@ -46,6 +48,7 @@ class WinbackSettings(dg.ConfigurableResource):
         try:
             return load_config(
                 {
+                    "project": self.project,
                     "landing_dir": self.landing_dir,
                     "publish_dir": self.publish_dir,
                     "earliest_date": self.earliest_date,
@@ -56,6 +59,34 @@ class WinbackSettings(dg.ConfigurableResource):
             )
         except ValueError as exc:
             raise dg.Failure(description=f"winback settings: {exc}") from None
+
+    def sources(self) -> tuple:
+        """The declared sources of the project (none without one)."""
+        config = self.config()
+        try:
+            project = config.project()
+        except ValueError as exc:
+            raise dg.Failure(description=f"winback project: {exc}") from None
+        return (project.sources, project.root) if project else ((), None)
+
+    def plan(self, seen: dict[str, str] | None = None) -> list:
+        from winback.landing import plan_ingestion
+
+        sources, root = self.sources()
+        return plan_ingestion(self.config().landing_dir, seen, sources, root)
+
+    def resolve_file(self, key: str):
+        """The file of an ingestion partition, or a Failure naming the key."""
+        from winback.landing import resolve
+
+        sources, root = self.sources()
+        planned = resolve(key, self.config().landing_dir, sources, root)
+        if planned is None:
+            raise dg.Failure(
+                description=f"{key}: no such landing file now (moved, deleted, or its source "
+                "was removed from winback.yml)"
+            )
+        return planned
 
 
 class WarehouseResource(DuckDBResource):

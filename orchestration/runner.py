@@ -21,7 +21,7 @@ from orchestration.publish import clean_leftovers
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.contract import FILE_KINDS, kind_for_path
 from winback.ingest import short_error
-from winback.landing import plan_ingestion
+from winback.landing import PlannedFile, plan_ingestion
 from winback.locking import describe_holder, warehouse_lock
 from winback.model_settings import check_setting, check_settings
 from winback.reports import published_counts
@@ -71,8 +71,10 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     duplicates_dropped: int = 0
+    rows_skipped: int = 0
     error: str | None = None
     details: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -92,7 +94,13 @@ class PipelineSummary:
     def totals(self) -> dict[str, int]:
         return {
             k: sum(getattr(f, k) for f in self.files)
-            for k in ("rows_read", "rows_loaded", "rows_quarantined", "duplicates_dropped")
+            for k in (
+                "rows_read",
+                "rows_loaded",
+                "rows_quarantined",
+                "duplicates_dropped",
+                "rows_skipped",
+            )
         }
 
 
@@ -126,9 +134,11 @@ def _run_resources(config: WinbackConfig) -> dict:
 
 
 def ingest_landing_file(
-    relative_path: str, config: WinbackConfig, instance: dg.DagsterInstance
+    planned: PlannedFile | str, config: WinbackConfig, instance: dg.DagsterInstance
 ) -> FileOutcome:
-    kind = kind_for_path(relative_path)
+    if isinstance(planned, str):  # a path in the landing folder
+        planned = PlannedFile(planned, kind_for_path(planned), "")
+    relative_path, kind = planned.path, planned.kind
     partitions = FILE_PARTITIONS[kind.name]
     if not instance.has_dynamic_partition(partitions.name, relative_path):
         instance.add_dynamic_partitions(partitions.name, [relative_path])
@@ -147,8 +157,15 @@ def ingest_landing_file(
         meta = result.asset_materializations_for_node(RAW_ASSETS[kind.name].node_def.name)[
             0
         ].metadata
-        for name in ("rows_read", "rows_loaded", "rows_quarantined", "duplicates_dropped"):
+        for name in (
+            "rows_read",
+            "rows_loaded",
+            "rows_quarantined",
+            "duplicates_dropped",
+            "rows_skipped",
+        ):
             setattr(outcome, name, meta[name].value)
+        outcome.hints = [h for h in meta["hints"].value.split("; ") if h]
     else:
         outcome.error, outcome.details = _failures(result)
     return outcome
@@ -181,11 +198,20 @@ def build_marts(
     )
 
 
-def check_landing(landing_dir: Path) -> list[str]:
-    """The landing files to ingest; refuses (exit 2) a folder that is missing or holds none."""
-    if not landing_dir.is_dir():
+def check_landing(landing_dir: Path, project=None) -> list[PlannedFile]:
+    """The files to ingest (the landing folder's and the project's sources'); refuses (exit 2)
+    when there are none."""
+    sources, root = (project.sources, project.root) if project else ((), None)
+    if not landing_dir.is_dir() and not sources:
         raise RunRefused(f"the landing folder {landing_dir} does not exist", exit_code=2)
-    files = [f.path for f in plan_ingestion(landing_dir)]
+    files = plan_ingestion(landing_dir, sources=sources, root=root)
+    if not files and sources:
+        paths = ", ".join(p for s in sources for p in s.paths)
+        raise RunRefused(
+            f"no file matches the sources of {project.file} ({paths}) and the landing folder "
+            f"{landing_dir} holds no file in winback's layout",
+            exit_code=2,
+        )
     if not files:
         ignored = sorted(
             p.relative_to(landing_dir).as_posix()
@@ -208,13 +234,18 @@ def run_pipeline(
     progress: Callable[[str], None] = print,
     preset: str | None = None,
     settings: dict | None = None,
+    allow_mixed: bool = False,
 ) -> PipelineSummary:
     """Ingest every landing file, then build and publish the marts, holding the warehouse's run
     lock throughout. Raises `SettingError` / `RunRefused` / `WarehouseBusy` before anything
     is written when the run cannot start."""
+    project = config.project()
+    if project is not None:  # winback.yml's settings, under the command line's
+        settings = {**project.settings, **(settings or {})}
+        preset = preset or settings.pop("preset", None)
     preset = check_setting("preset", preset)
     settings = check_settings(settings)
-    files = check_landing(config.landing_dir)
+    files = check_landing(config.landing_dir, project)
     ensure_manifest()
     instance = instance or dg.DagsterInstance.get()
     summary = PipelineSummary(publish_dir=str(config.publish_dir))
@@ -223,6 +254,7 @@ def run_pipeline(
     ) as stale:
         if stale:
             progress(f"  (took over the lock of {describe_holder(stale)}, which ended without it)")
+        _check_origin(config, allow_mixed)
         if config.publish_dir.is_dir():
             removed = clean_leftovers(config.publish_dir, config.keep_publications)
             if removed:
@@ -233,17 +265,38 @@ def run_pipeline(
     return summary
 
 
+def _check_origin(config: WinbackConfig, allow_mixed: bool) -> None:
+    """Refuse (exit 2) a warehouse built from another project or landing folder."""
+    import duckdb
+
+    from winback.origin import MixedSources, check_origin, origin_of
+
+    config.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(config.warehouse))
+    try:
+        check_origin(con, origin_of(config.project_file, config.landing_dir), allow_mixed)
+    except MixedSources as exc:
+        raise RunRefused(f"{config.warehouse}: {exc}", exit_code=2) from None
+    finally:
+        con.close()
+
+
 def _ingest_and_build(config, instance, files, summary, progress, full_refresh, preset, settings):
-    progress(f"Ingesting {len(files)} landing file(s) from {config.landing_dir}")
-    for i, rel in enumerate(files, 1):
-        outcome = ingest_landing_file(rel, config, instance)
+    where = config.project_file or config.landing_dir
+    progress(f"Ingesting {len(files)} file(s) of {where}")
+    for i, planned in enumerate(files, 1):
+        rel = planned.path
+        outcome = ingest_landing_file(planned, config, instance)
         summary.files.append(outcome)
         if outcome.success:
+            skipped = f", {outcome.rows_skipped:,} skipped" if outcome.rows_skipped else ""
             progress(
                 f"  [{i}/{len(files)}] {rel}: {outcome.rows_read:,} read, "
                 f"{outcome.rows_loaded:,} loaded, {outcome.rows_quarantined:,} quarantined, "
-                f"{outcome.duplicates_dropped:,} duplicates ({outcome.seconds:.1f}s)"
+                f"{outcome.duplicates_dropped:,} duplicates{skipped} ({outcome.seconds:.1f}s)"
             )
+            for hint in outcome.hints:
+                progress(f"      hint: {hint}")
         else:
             progress(f"  [{i}/{len(files)}] {rel}: FAILED: {outcome.error}")
             summary.errors.append(outcome.error or rel)

@@ -16,6 +16,8 @@ from winback.contract import ValidationSettings
 
 # name -> (environment variable, default)
 ENVIRONMENT = {
+    # A winback.yml (or its folder): its paths become the defaults of the four below.
+    "project": ("WINBACK_PROJECT", ""),
     "landing_dir": ("WINBACK_LANDING_DIR", "data/landing"),
     "warehouse": ("WINBACK_WAREHOUSE", "data/warehouse/winback.duckdb"),
     "publish_dir": ("WINBACK_PUBLISH_DIR", "data/published"),
@@ -42,6 +44,13 @@ class WinbackConfig:
     now: dt.datetime | None
     keep_publications: int = 3
     lock_wait: float = 600.0
+    project_file: Path | None = None
+
+    def project(self):
+        """The project (winback.yml) this configuration comes from, loaded and checked."""
+        from winback.project import load_project
+
+        return load_project(self.project_file) if self.project_file else None
 
     @property
     def validation(self) -> ValidationSettings:
@@ -86,13 +95,23 @@ def load_config(
     environ = os.environ if environ is None else environ
     overrides = overrides or {}
     raw, origin = {}, {}
+    project_paths: dict[str, Path] = {}
+    project_file = None
     for name, (variable, default) in ENVIRONMENT.items():
         value = overrides.get(name)
         if value not in (None, ""):
             raw[name], origin[name] = str(value), ""
+        elif environ.get(variable, "") != "":
+            raw[name], origin[name] = environ[variable], f" (from {variable})"
+        elif name in project_paths:
+            raw[name], origin[name] = str(project_paths[name]), " (from winback.yml)"
         else:
-            raw[name] = environ.get(variable, default)
-            origin[name] = f" (from {variable})" if variable in environ else ""
+            raw[name], origin[name] = default, ""
+        if name == "project" and raw[name].strip():
+            from winback.project import load_project
+
+            project = load_project(raw[name].strip())
+            project_file, project_paths = project.file, project.paths
     parsers = {
         "landing_dir": _parse_path,
         "warehouse": _parse_path,
@@ -104,7 +123,7 @@ def load_config(
         "keep_publications": lambda n, v: _parse_number(n, v, 1),
         "lock_wait": lambda n, v: _parse_number(n, v, 0, float),
     }
-    values = {}
+    values: dict = {"project_file": project_file}
     for name, parse in parsers.items():
         try:
             values[name] = parse(name, raw[name])
