@@ -1,5 +1,7 @@
 """`winback`: the command line beside the Dagster UI.
 
+winback init       a project folder: winback.yml (sources, column mapping, settings, paths)
+winback profile    what the data looks like and the settings that fit it, before a run
 winback generate   demo data into a landing folder
 winback run        ingest a landing folder and materialize everything, in one process
 winback status     what the warehouse holds (files, quarantine, marts)
@@ -89,6 +91,37 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"  winback profile --project {folder}   # what the data looks like, suggested settings")
     print(f"  winback run --project {folder}")
     return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from orchestration.runner import RunRefused, check_landing
+    from winback.profile import build_profile, render
+
+    config = _config(args)
+    project = config.project()
+    settings = dict(project.settings) if project else {}
+    settings.update(dict(parse_assignment(pair) for pair in args.set or []))
+    try:
+        planned = check_landing(config.landing_dir, project)
+    except RunRefused as exc:
+        print(f"winback: {exc}")
+        return exc.exit_code
+    print(
+        f"Reading {len(planned)} file(s) of {config.project_file or config.landing_dir} into a "
+        "scratch database (the warehouse is not touched)"
+    )
+    started = time.perf_counter()
+    result = build_profile(
+        planned,
+        config.landing_dir,
+        config.validation,
+        settings,
+        progress=lambda m: print(m, flush=True),
+    )
+    for line in render(result):
+        print(line)
+    print(f"  ({time.perf_counter() - started:.1f}s)")
+    return 0 if result.users else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -263,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
         "wins over the preset; list in dbt_project/dbt_project.yml)",
     )
     run.set_defaults(func=cmd_run)
+
+    profile = sub.add_parser(
+        "profile",
+        help="what the data looks like before a first run, and the settings that fit it",
+    )
+    _project_option(profile)
+    _path_options(profile, "landing_dir", "earliest_date")
+    profile.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="a setting to take as given"
+    )
+    profile.set_defaults(func=cmd_profile)
 
     status = sub.add_parser("status", help="what the warehouse holds")
     _project_option(status)
