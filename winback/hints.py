@@ -125,34 +125,30 @@ def rejection_hint(
             f"the columns look like {what}: declare it as a source with `preset: {preset}` in "
             "winback.yml (winback init, docs/sources.md)"
         )
-    if fmt == "csv" and len(columns) == 1:
-        name = columns[0]
-        found = [label for ch, label in DELIMITERS.items() if ch in name]
+    first = _first_line(con, path) if fmt == "csv" else ""
+    header_is_data = bool(columns) and all(
+        _looks_like_data(c) or re.fullmatch(r"column\d+", c) for c in columns
+    )
+    spaced = len(columns) == 1 and re.search(r"\S\s+\S", columns[0])
+    if fmt == "csv" and (header_is_data or spaced) and re.search(r"\S\s+\S", first):
+        what = "looks like data, not a header, and " if header_is_data else ""
+        hints.append(
+            f"the first line ({first!r}) {what}its fields are separated by spaces: declare the "
+            "file as a source with `options: {delimiter: whitespace, header: false, columns: "
+            "[...]}` (`winback init --source FILE` guesses them)"
+        )
+    elif fmt == "csv" and header_is_data:
+        hints.append(
+            f"the first line ({first!r}) looks like data, not a header: declare the file as a "
+            "source with `options: {header: false, columns: [...]}`"
+        )
+    elif fmt == "csv" and len(columns) == 1:
+        found = [label for ch, label in DELIMITERS.items() if ch in columns[0]]
         if found:
             hints.append(
                 f"the header is one column holding {found[0]}: the fields seem separated by "
-                f"{found[0]}; set `delimiter:` in the source's options"
+                f"{found[0]}; declare the file as a source with `options: {{delimiter: ...}}`"
             )
-        elif re.search(r"\S\s+\S", name):
-            hints.append(
-                "the fields seem separated by spaces: set `delimiter: whitespace` and "
-                "`columns: [...]` in the source's options"
-            )
-    if (
-        fmt == "csv"
-        and columns
-        and all(_looks_like_data(c) or re.fullmatch(r"column\d+", c) for c in columns)
-    ):
-        first = _first_line(con, path)
-        hints.append(
-            f"the first line ({first!r}) looks like data, not a header: set `header: false` and "
-            "`columns: [...]` in the source's options"
-            + (
-                "; the fields are separated by runs of spaces: `delimiter: whitespace`"
-                if first and re.search(r"\S {2,}\S", first)
-                else ""
-            )
-        )
     if not hints and kind.name == "events":
         hints.append(
             "map your columns to the contract's (user_id, event_name, occurred_at) in a source "

@@ -578,7 +578,7 @@ def ingest_file(
 
             raise FileRejected(
                 relative_path,
-                f"required column(s) missing: {', '.join(missing)} (a {kind.name} file needs "
+                f"required column(s) missing: {', '.join(missing)} ({_article(kind.name)} {kind.name} file needs "
                 f"{', '.join(kind.required_columns)}; found {', '.join(file_columns)})"
                 + rejection_hint(con, path, fmt, file_columns, kind),
                 missing_columns=missing,
@@ -652,6 +652,10 @@ def _ingest_feed(
         _replace_file(con, kind, source_file, result, load=None)
         raise
     return result
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _add_hints(con, result: IngestResult, declared: bool) -> None:
