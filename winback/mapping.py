@@ -5,12 +5,16 @@ An expression is a small, closed language, compiled here to DuckDB SQL, so that 
 file says can never become arbitrary SQL:
 
 - a column of the file: `customer_id`, `"Event Name"` (quoted: any name), a nested field
-  `properties.distinct_id` or `properties."$insert_id"` (JSON files and Parquet structs);
+  `properties.distinct_id` or `properties."$insert_id"` (a key of a JSON file's object, of a
+  CSV column holding JSON text, or of a Parquet struct or map); a nested value that is an
+  object or a list is its JSON text;
 - literals: `'text'` (quotes doubled inside), numbers `100`, `0.5`, `true`, `false`, `null`;
 - operators `+ - * / % ||`, comparisons `= <> != < <= > >=`, `and or not`, `is [not] null`,
   `in (...)`, parentheses;
 - the functions in `FUNCTIONS` (e.g. `lower(event)`, `coalesce(user_id, anonymous_id)`,
-  `concat(a, '-', b)`, `round(amount / 100, 2)`).
+  `concat(a, '-', b)`, `json_object('plan', plan, 'seats', number(seats))`) and `number(x)`,
+  the value as a number (null when it is not one): a file's values are text, so arithmetic
+  needs it, as in `round(number(amount) / 100, 2)` or `number(price) * number(quantity)`.
 
 Every column named must exist in the file (CSV, Parquet), and every name is quoted in the SQL;
 text literals are re-quoted; anything else is refused with a message naming the expression.
@@ -54,8 +58,11 @@ FUNCTIONS = {
         "least",
         "md5",
         "if",
+        "json_object",
     )
 }
+# name -> the type it casts to: `number(x)` compiles to `try_cast(x as double)`
+CASTS = {"number": "double"}
 KEYWORDS = {"and", "or", "not", "is", "null", "true", "false", "in"}
 OPERATORS = ("||", "<>", "!=", "<=", ">=", "+", "-", "*", "/", "%", "=", "<", ">", "(", ")", ",")
 
@@ -108,7 +115,9 @@ def compile_expression(expression: str, column: Callable[[list[str]], str]) -> s
     """The expression as DuckDB SQL; `column` turns a column path into SQL (and refuses a column
     the file does not have)."""
     tokens = tokenize(str(expression))
-    out, depth = [], 0
+    out: list[str] = []
+    closers: list[str] = []  # what each open parenthesis closes with
+    cast_to = None  # the type of a cast function whose parenthesis comes next
     for i, token in enumerate(tokens):
         following = tokens[i + 1].text if i + 1 < len(tokens) else ""
         if token.kind == "number":
@@ -116,42 +125,70 @@ def compile_expression(expression: str, column: Callable[[list[str]], str]) -> s
         elif token.kind == "string":
             out.append(sql_literal(token.text[1:-1].replace("''", "'")))
         elif token.kind == "op":
-            depth += token.text == "("
-            depth -= token.text == ")"
-            if depth < 0:
-                raise MappingError(f"unbalanced parentheses in {expression!r}")
-            out.append(token.text)
+            if token.text == "(":
+                closers.append(f" as {cast_to})" if cast_to else ")")
+                cast_to = None
+                out.append("(")
+            elif token.text == ")":
+                if not closers:
+                    raise MappingError(f"unbalanced parentheses in {expression!r}")
+                out.append(closers.pop())
+            elif token.text == "," and closers and closers[-1] != ")":
+                raise MappingError(f"number() takes one value, in {expression!r}")
+            else:
+                out.append(token.text)
         elif following == "(" and not token.text.startswith('"'):
             name = token.text.lower()
             if name in KEYWORDS and name in ("in", "not", "and", "or"):
                 out.append(name)
+            elif name in CASTS:
+                out.append("try_cast")
+                cast_to = CASTS[name]
             elif name in FUNCTIONS:
                 out.append(FUNCTIONS[name])
             else:
                 raise MappingError(
                     f"unknown function {token.text!r} in {expression!r} (functions: "
-                    f"{', '.join(sorted(FUNCTIONS))})"
+                    f"{', '.join(sorted([*FUNCTIONS, *CASTS]))})"
                 )
         elif token.text.lower() in KEYWORDS:
             out.append(token.text.lower())
         else:
             out.append(column(path_parts(token.text)))
-    if depth:
+    if closers:
         raise MappingError(f"unbalanced parentheses in {expression!r}")
     return "(" + " ".join(out) + ")"
 
 
-def table_columns(alias: str, columns: Collection[str]) -> Callable[[list[str]], str]:
+def json_path(parts: list[str]) -> str:
+    """`['properties', '$insert_id']` -> `$."properties"."$insert_id"` (every key quoted)."""
+    return "$." + ".".join('"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in parts)
+
+
+def table_columns(
+    alias: str, columns: Collection[str], missing: list[str] | None = None
+) -> Callable[[list[str]], str]:
     """Column references for a CSV or Parquet file: the header's names, matched without regard
-    to case; a dotted name is a field of a Parquet struct."""
+    to case; a dotted name is a key inside the column (JSON text, a Parquet struct or map).
+
+    With `missing` (a preset's mapping: the exporter's field names, not all of which every
+    loader keeps), a column the file lacks is null and its name is added to `missing`;
+    without it, such a column is an error naming the file's columns."""
     by_lower = {c.strip().lower(): c for c in columns}
 
     def column(parts: list[str]) -> str:
         first = by_lower.get(parts[0].strip().lower())
         if first is None:
+            if missing is not None:
+                missing.append(parts[0])
+                return "null::varchar"
             shown = ", ".join(list(columns)[:30])
             raise MappingError(f"no column {parts[0]!r} in the file (its columns: {shown})")
-        return ".".join([alias, quote_identifier(first), *(quote_identifier(p) for p in parts[1:])])
+        sql = f"{alias}.{quote_identifier(first)}"
+        if len(parts) == 1:
+            return sql
+        # try: a text value that is not JSON has no keys (null), it does not stop the file
+        return f"try(json_extract_string({sql}, {sql_literal(json_path(parts[1:]))}))"
 
     return column
 
@@ -161,9 +198,9 @@ def json_paths(alias: str, document: str = "json") -> Callable[[list[str]], str]
     a list stays JSON text). A key absent from a line is null."""
 
     def column(parts: list[str]) -> str:
-        path = "$." + ".".join(
-            '"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in parts
+        return (
+            f"json_extract_string({alias}.{quote_identifier(document)}, "
+            f"{sql_literal(json_path(parts))})"
         )
-        return f"json_extract_string({alias}.{quote_identifier(document)}, {sql_literal(path)})"
 
     return column

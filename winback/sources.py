@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -34,6 +34,10 @@ EXTENSIONS = {
 }
 COMPRESSIONS = ("auto", "none", "gzip", "zstd")
 EPOCHS = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1, "epoch_ns": 0.001}
+# `epoch`: the unit read off the size of the number (seconds until the year 5138, then
+# milliseconds, microseconds, nanoseconds), for exports that give seconds or milliseconds
+# depending on an option (Mixpanel's time_in_ms)
+EPOCH_AUTO = "epoch"
 ISO_OUT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # a time of day followed by a zone: such a timestamp is not naive, the source's timezone
 # does not apply to it
@@ -57,7 +61,8 @@ class ReadOptions:
     header: bool = True
     columns: tuple[str, ...] = ()  # the names of the fields when the file has no header
     compression: str = "auto"
-    timestamp_format: str = "iso"  # iso, epoch_s/ms/us/ns, or a strptime format like %Y%m%d
+    # iso, epoch (unit by size), epoch_s/ms/us/ns, or a strptime format like %Y%m%d
+    timestamp_format: str = "iso"
     timezone: str = "UTC"  # the zone of naive timestamps
 
 
@@ -66,6 +71,9 @@ class ColumnMapping:
     expression: str  # in the language of winback.mapping
     timestamp_format: str | None = None  # for timestamp columns, over the source's
     constant: bool = False  # the expression is a literal
+    # a preset's mapping: it names the exporter's fields, and a loader's table may lack some of
+    # them; such a column is null, and the mapping is skipped when the file has none of them
+    lenient: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,9 +83,12 @@ class Feed:
     source: str
     kind: FileKind
     mapping: dict[str, ColumnMapping]
-    where: str | None = None  # rows of the file this feed keeps (e.g. Segment `type = 'track'`)
+    where: str | None = None  # rows of the file this feed keeps (the source block's `where`)
     options: ReadOptions = field(default_factory=ReadOptions)
-    trusted_sql: dict[str, str] = field(default_factory=dict)  # presets only, never from YAML
+    # presets only, never from YAML: SQL over a JSON file's row (`_r.json`) for the columns
+    # the language cannot express (GA4's event_params list); ignored for CSV and Parquet
+    trusted_sql: dict[str, str] = field(default_factory=dict)
+    preset_where: str | None = None  # the preset's own `where` (e.g. Segment `type = 'track'`)
 
     @property
     def name(self) -> str:
@@ -174,13 +185,13 @@ def parse_options(raw: Mapping | None, place: str) -> ReadOptions:
 
 def check_timestamp_format(value, place: str) -> str:
     value = str(value)
-    if value == "iso" or value in EPOCHS:
+    if value in ("iso", EPOCH_AUTO) or value in EPOCHS:
         return value
     if "%" in value and len(value) <= 64 and "\n" not in value:
         return value
     raise _where(
         place,
-        f"timestamp_format must be iso, {', '.join(EPOCHS)} or a strptime format such as "
+        f"timestamp_format must be iso, epoch, {', '.join(EPOCHS)} or a strptime format such as "
         f"%Y%m%d or %d/%m/%Y %H:%M, got {value!r}",
     )
 
@@ -258,8 +269,6 @@ def parse_source(name: str, raw: Mapping) -> Source:
 
     preset_name = raw.get("preset")
     if preset_name is not None:
-        from winback.presets import preset_feeds
-
         feeds = preset_feeds(str(preset_name), name, raw.get("options"), place)
         feeds = [_override(f, raw, place) for f in feeds]
         if raw.get("users"):
@@ -267,7 +276,11 @@ def parse_source(name: str, raw: Mapping) -> Source:
             if events is None:
                 raise _where(place, f"users: needs an events feed; preset {preset_name} has none")
             feeds = [f for f in feeds if f.kind.name != "users"]
-            feeds.append(_users_feed(name, raw, events, events.options, events.where, place))
+            feeds.append(
+                _users_feed(
+                    name, raw, events, events.options, events.where, place, events.preset_where
+                )
+            )
         return Source(name, tuple(paths), tuple(feeds), preset=str(preset_name))
 
     options = parse_options(raw.get("options"), f"{place}.options")
@@ -285,7 +298,7 @@ def parse_source(name: str, raw: Mapping) -> Source:
     return Source(name, tuple(paths), tuple(feeds))
 
 
-def _users_feed(name, raw, main: Feed, options, where, place) -> Feed:
+def _users_feed(name, raw, main: Feed, options, where, place, preset_where=None) -> Feed:
     """Columns of an events file that describe the user (a per-event acquisition channel) go
     to the users kind: one row per event, exact repeats dropped, the latest row wins."""
     users = FILE_KINDS["users"]
@@ -295,21 +308,20 @@ def _users_feed(name, raw, main: Feed, options, where, place) -> Feed:
             raise _where(place, "users: needs the user_id mapping of the source")
         mapping = {"user_id": main.mapping.get("user_id", ColumnMapping("user_id")), **mapping}
     trusted = {"user_id": main.trusted_sql["user_id"]} if "user_id" in main.trusted_sql else {}
-    return Feed(name, users, mapping, where, options, trusted)
+    return Feed(name, users, mapping, where, options, trusted, preset_where)
 
 
 def _override(feed: Feed, raw: Mapping, place: str) -> Feed:
-    """A preset's feed with what the source block says on top (its mapping wins)."""
-    if feed.kind.name == "events" and raw.get("mapping"):
+    """A preset's feed with what the source block says on top: its mapping of events columns
+    wins, its `where` applies to the events feed together with the preset's."""
+    if feed.kind.name != "events":
+        return feed
+    mapping, trusted = feed.mapping, feed.trusted_sql
+    if raw.get("mapping"):
         extra = parse_mapping(raw["mapping"], feed.kind, f"{place}.mapping")
+        mapping = {**feed.mapping, **extra}
         trusted = {k: v for k, v in feed.trusted_sql.items() if k not in extra}
-        feed = Feed(
-            feed.source, feed.kind, {**feed.mapping, **extra}, feed.where, feed.options, trusted
-        )
-    if raw.get("where") and feed.kind.name == "events":
-        where = f"({feed.where}) and ({raw['where']})" if feed.where else raw["where"]
-        feed = Feed(feed.source, feed.kind, feed.mapping, where, feed.options, feed.trusted_sql)
-    return feed
+    return replace(feed, mapping=mapping, trusted_sql=trusted, where=raw.get("where"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,8 +377,17 @@ def timestamp_sql(text: str, fmt: str, timezone: str) -> str:
     formats converted, naive times moved from `timezone` to UTC. A value that does not convert
     is kept as it was, so the row is quarantined under `<column>_is_timestamp` with its value."""
     t = f"cast({text} as varchar)"
-    if fmt in EPOCHS:
-        micros = f"try_cast(round(try_cast(trim({t}) as double) * {EPOCHS[fmt]}) as bigint)"
+    if fmt in EPOCHS or fmt == EPOCH_AUTO:
+        number = f"try_cast(trim({t}) as double)"
+        if fmt == EPOCH_AUTO:
+            scaled = (
+                f"case when abs({number}) < 1e11 then {number} * 1000000 "
+                f"when abs({number}) < 1e14 then {number} * 1000 "
+                f"when abs({number}) < 1e17 then {number} else {number} / 1000 end"
+            )
+        else:
+            scaled = f"{number} * {EPOCHS[fmt]}"
+        micros = f"try_cast(round({scaled}) as bigint)"
         converted = f"strftime(make_timestamp({micros}), {sql_literal(ISO_OUT)})"
         return f"coalesce({converted}, {t})"
     if fmt == "iso":
@@ -388,33 +409,64 @@ def timestamp_sql(text: str, fmt: str, timezone: str) -> str:
     return f"coalesce(strftime({utc}, {sql_literal(ISO_OUT)}), {t})"
 
 
+def _references(
+    references: str, file_columns: list[str], missing: list[str] | None = None
+) -> Callable[[list[str]], str]:
+    if references == "json":
+        return json_paths(ALIAS)
+    return table_columns(ALIAS, file_columns, missing)
+
+
+def _compile_lenient(
+    expression: str, references: str, file_columns: list[str]
+) -> tuple[str | None, list[str]]:
+    """A preset's expression: the SQL, or None when the file has none of the columns it names
+    (a loader's table that keeps other names); and the names the file lacks."""
+    missing: list[str] = []
+    named = 0
+    column = _references(references, file_columns, missing)
+
+    def counted(parts: list[str]) -> str:
+        nonlocal named
+        named += 1
+        return column(parts)
+
+    sql = compile_expression(expression, counted)
+    return (None if named and len(missing) == named else sql), missing
+
+
 def mapped_select(feed: Feed, references: str, file_columns: list[str]) -> list[str]:
     """The select list that makes the contract's columns from a file's row (alias ALIAS): every
     contract column the mapping names (as text), plus the columns of the file that already have
     a contract column's name and are not mapped otherwise."""
-    column = json_paths(ALIAS) if references == "json" else table_columns(ALIAS, file_columns)
+    column = _references(references, file_columns)
     by_lower = {c.strip().lower() for c in file_columns}
     select = []
     for c in feed.kind.columns:
-        if c.name in feed.trusted_sql:
+        sql = None
+        if c.name in feed.trusted_sql and references == "json":
             sql = feed.trusted_sql[c.name]
         elif c.name in feed.mapping:
             m = feed.mapping[c.name]
             try:
-                sql = compile_expression(m.expression, column)
+                if m.lenient:
+                    sql, _ = _compile_lenient(m.expression, references, file_columns)
+                else:
+                    sql = compile_expression(m.expression, column)
             except MappingError as exc:
                 raise MappingError(f"sources.{feed.source}: mapping of {c.name}: {exc}") from None
-            if c.type == "timestamp":
+            if sql is not None and c.type == "timestamp":
                 fmt = m.timestamp_format or feed.options.timestamp_format
                 sql = timestamp_sql(sql, fmt, feed.options.timezone)
-        elif references == "table" and c.name in by_lower:
-            sql = column([c.name])
-            if c.type == "timestamp":
-                sql = timestamp_sql(sql, feed.options.timestamp_format, feed.options.timezone)
-        elif references == "json":  # a key with the contract column's name
-            sql = column([c.name])
-        else:
-            continue
+        if sql is None:
+            if references == "table" and c.name in by_lower:
+                sql = column([c.name])
+                if c.type == "timestamp":
+                    sql = timestamp_sql(sql, feed.options.timestamp_format, feed.options.timezone)
+            elif references == "json" and c.name not in feed.mapping:
+                sql = column([c.name])  # a key with the contract column's name
+            else:
+                continue
         if c.type == "json_object" and not sql.startswith("json_extract_string"):
             sql = f"cast({sql} as varchar)"
         select.append(f"cast({sql} as varchar) as {quote_identifier(c.name)}")
@@ -422,13 +474,20 @@ def mapped_select(feed: Feed, references: str, file_columns: list[str]) -> list[
 
 
 def where_sql(feed: Feed, references: str, file_columns: list[str]) -> str | None:
-    if not feed.where:
-        return None
-    column = json_paths(ALIAS) if references == "json" else table_columns(ALIAS, file_columns)
+    """The rows the feed keeps: the preset's `where` (its columns may be absent from a loader's
+    table: null) and the source block's."""
+    parts = []
     try:
-        return compile_expression(feed.where, column)
+        if feed.preset_where:
+            sql, _ = _compile_lenient(feed.preset_where, references, file_columns)
+            if sql is None:  # the file has none of the columns: a loader kept one kind of call
+                sql = "(true)"
+            parts.append(sql)
+        if feed.where:
+            parts.append(compile_expression(feed.where, _references(references, file_columns)))
     except MappingError as exc:
         raise MappingError(f"sources.{feed.source}: where: {exc}") from None
+    return " and ".join(parts) if parts else None
 
 
 def original_row_sql(references: str, file_columns: list[str]) -> str:
@@ -436,3 +495,25 @@ def original_row_sql(references: str, file_columns: list[str]) -> str:
         return f"cast({ALIAS}.json as varchar)"
     pairs = ", ".join(f"{sql_literal(c)}: {ALIAS}.{quote_identifier(c)}" for c in file_columns)
     return f"to_json({{{pairs}}})::varchar" if pairs else "null"
+
+
+def preset_feeds(name: str, source: str, raw_options: Mapping | None, place: str) -> list[Feed]:
+    """The feeds of source `source` that uses preset `name` (winback.presets), its options on
+    top of the preset's."""
+    from winback.presets import PRESETS
+
+    preset = PRESETS.get(name)
+    if preset is None:
+        raise MappingError(f"{place}: unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+    options = parse_options({**preset.options, **dict(raw_options or {})}, f"{place}.options")
+    feeds = []
+    for f in preset.feeds:
+        kind = FILE_KINDS[f.kind]
+        mapping = {  # the exporter's field names: a loader's table may lack some
+            column: replace(m, lenient=True)
+            for column, m in parse_mapping(f.mapping, kind, f"preset {name}").items()
+        }
+        feeds.append(
+            Feed(source, kind, mapping, None, options, dict(f.trusted_sql), preset_where=f.where)
+        )
+    return feeds
