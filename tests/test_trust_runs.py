@@ -220,6 +220,7 @@ def test_a_mistake_fails_with_one_line_and_leaves_the_publication(
         for rel, text in landing_files.items():
             (landing / rel).parent.mkdir(parents=True, exist_ok=True)
             (landing / rel).write_text(text)
+        args = [*args, "--add-sources"]  # another folder into the same warehouse, on purpose
     assert main(_cli(root, *args, landing=landing)[3:]) == code
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
