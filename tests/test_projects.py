@@ -19,6 +19,7 @@ from winback.ingest import ingest_file
 from winback.mapping import MappingError, compile_expression, table_columns
 from winback.origin import check_origin, origin_of
 from winback.project import ProjectError, load_project
+from winback.sources import parse_source
 
 
 def _cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
@@ -377,3 +378,65 @@ def test_init_edit_run_on_an_orders_export_and_a_clickstream(tmp_path):
             con.execute("select count(*) from raw.events where user_id like 'U%'").fetchone()[0]
             == 0
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# a bad line of an export is one quarantined row, not a rejected file
+
+
+def _ingest_source(tmp_path, block: dict, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    source = parse_source("src", {"path": name, **block})
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    results = [
+        ingest_file(con, tmp_path, f"{feed.name}:{name}", feed=feed, path=path)
+        for feed in source.feeds
+    ]
+    return con, results
+
+
+def test_a_line_of_json_lines_that_is_not_an_object_is_quarantined_and_the_rest_load(tmp_path):
+    con, (events,) = _ingest_source(
+        tmp_path,
+        {"kind": "events", "mapping": {"user_id": "uid", "event_name": "e", "occurred_at": "t"}},
+        "export.jsonl",
+        '{"uid": "u1", "e": "login", "t": "2024-01-01T10:00:00Z"}\n'
+        '{"uid": "u2", "e": "login", "t": \n'
+        "\n"
+        "[1, 2]\n"
+        '{"uid": "u3", "e": "buy", "t": 1704103200}\n',
+    )
+    assert (events.rows_read, events.rows_loaded, events.rows_quarantined) == (4, 1, 3)
+    assert con.execute(
+        "select source_row, rule, original_row from raw.quarantine order by source_row"
+    ).fetchall() == [
+        (2, "row_malformed", '{"uid": "u2", "e": "login", "t": '),
+        (3, "row_malformed", "[1, 2]"),
+        (4, "occurred_at_is_timestamp", '{"uid": "u3", "e": "buy", "t": 1704103200}'),
+    ]
+
+
+def test_snowplow_enriched_fields_that_start_with_a_quote_are_read_as_they_are(tmp_path):
+    from winback.presets import SNOWPLOW_ENRICHED_FIELDS
+
+    def line(event_id: str, title: str) -> str:
+        values = dict.fromkeys(SNOWPLOW_ENRICHED_FIELDS, "")
+        values.update(
+            app_id="site",
+            event="page_view",
+            event_id=event_id,
+            domain_userid="d1",
+            collector_tstamp="2024-01-01 10:00:00.000",
+            derived_tstamp="2024-01-01 10:00:00.000",
+            page_title=title,
+        )
+        return "\t".join(values[f] for f in SNOWPLOW_ENRICHED_FIELDS) + "\n"
+
+    con, (events,) = _ingest_source(
+        tmp_path,
+        {"preset": "snowplow"},
+        "enriched.tsv",
+        line("e1", '"Quoted" title, with a comma') + line("e2", 'a "b'),
+    )
+    assert (events.rows_read, events.rows_loaded, events.rows_quarantined) == (2, 2, 0)

@@ -187,10 +187,14 @@ def _sniff_csv(
     delimiter: str | None = None,
     header: bool = True,
     names: tuple[str, ...] = (),
+    quote: str | None = None,
 ) -> CsvDialect:
     """The file's dialect; a declared delimiter and header (a source in winback.yml) are kept,
     and a file without a header gets the declared `names`."""
     declared = f", delim = {sql_literal(delimiter)}" if delimiter else ""
+    if quote is not None:  # "none": no quoting at all (Snowplow's enriched TSV)
+        declared += f", quote = {sql_literal('' if quote == 'none' else quote)}"
+        declared += ", escape = ''" if quote == "none" else ""
 
     def sniff(max_line_size: int) -> tuple:
         return con.execute(
@@ -208,10 +212,14 @@ def _sniff_csv(
         if "Maximum line size" not in str(exc):
             raise
         row = sniff(32 * MAX_LINE_BYTES)
+    declared_quote = quote
     delimiter, quote, escape, new_line, comment, skip, columns = (
         "" if v == "(empty)" else v for v in row
     )
-    quote = quote or '"'
+    if declared_quote == "none":
+        quote = escape = ""
+    else:
+        quote = declared_quote or quote or '"'
     found = tuple(c["name"] for c in columns)
     if not header:
         if len(found) != len(names):
@@ -226,7 +234,7 @@ def _sniff_csv(
         columns=found,
         delimiter=delimiter,
         quote=quote,
-        escape=escape or quote,
+        escape=escape if declared_quote == "none" else (escape or quote),
         new_line=new_line if new_line in ("\\n", "\\r\\n", "\\r") else "",
         comment=comment,
         skip=int(skip or 0),
@@ -484,7 +492,9 @@ def _mapped_source(
         extra = [f"{ALIAS}._winback_extra is not null or {ALIAS}.{last} is null as _winback_bad"]
         malformed = "_winback_bad"
     elif fmt == "csv":
-        dialect = _sniff_csv(con, path, options.delimiter, options.header, options.columns)
+        dialect = _sniff_csv(
+            con, path, options.delimiter, options.header, options.columns, options.quote
+        )
         rows = f"select *, row_number() over () as {ROW} from {_csv_reader_sql(path, dialect)}"
         file_columns, references, extra = list(dialect.columns), "table", []
     elif fmt == "parquet":
@@ -498,12 +508,15 @@ def _mapped_source(
         reader, references = reader_sql(path, fmt, options)
         rows = f"select *, row_number() over () as {ROW} from {reader}"
         file_columns, extra = ["json"], []
+        if fmt == "jsonl":  # a line that is not a JSON object is quarantined as row_malformed
+            extra = [f"{ALIAS}.json is null as _winback_bad"]
+            malformed = "_winback_bad"
     if ROW.lower() in {c.lower() for c in file_columns}:
         raise FileRejected(str(path.name), f"has a column named {ROW}, a name winback reserves")
     select = mapped_select(feed, references, file_columns)
     columns = [s.rsplit(" as ", 1)[1].strip('"') for s in select]
     original = f"{original_row_sql(references, file_columns)} as {ORIGINAL}"
-    if fmt == "csv" and options.delimiter == "whitespace":
+    if (fmt == "csv" and options.delimiter == "whitespace") or fmt == "jsonl":
         original = f"{ALIAS}._winback_line as {ORIGINAL}"  # the line as it is in the file
     keep = where_sql(feed, references, file_columns)
     body = f"from ({rows}) {ALIAS}"

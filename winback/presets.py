@@ -277,7 +277,13 @@ register(
         "canonical order), or with `options: {header: true}` an atomic.events table exported "
         "with its column names; the user is user_id, else domain_userid (the first-party "
         "cookie), else network_userid; page pings are skipped",
-        options={"format": "csv", "header": False, "columns": list(SNOWPLOW_ENRICHED_FIELDS)},
+        options={
+            "format": "csv",
+            "delimiter": "tab",
+            "quote": "none",  # the enriched TSV never quotes: a field may start with "
+            "header": False,
+            "columns": list(SNOWPLOW_ENRICHED_FIELDS),
+        },
         feeds=(
             PresetFeed(
                 "events",

@@ -61,6 +61,7 @@ class ReadOptions:
     header: bool = True
     columns: tuple[str, ...] = ()  # the names of the fields when the file has no header
     compression: str = "auto"
+    quote: str | None = None  # None: sniffed (else "); "none": fields are never quoted
     # iso, epoch (unit by size), epoch_s/ms/us/ns, or a strptime format like %Y%m%d
     timestamp_format: str = "iso"
     timezone: str = "UTC"  # the zone of naive timestamps
@@ -168,6 +169,11 @@ def parse_options(raw: Mapping | None, place: str) -> ReadOptions:
         raise _where(place, "a file without a header needs `columns: [name, ...]`")
     if values.get("delimiter") == "whitespace" and not values.get("columns"):
         raise _where(place, "a whitespace-separated file needs `columns: [name, ...]`")
+    if raw.get("quote") is not None:
+        quote = str(raw["quote"])
+        if quote != "none" and (len(quote) != 1 or quote in "\n\r"):
+            raise _where(place, f"quote must be one character or none, got {raw['quote']!r}")
+        values["quote"] = quote
     if raw.get("compression") is not None:
         if raw["compression"] not in COMPRESSIONS:
             raise _where(place, f"compression must be one of {', '.join(COMPRESSIONS)}")
@@ -342,10 +348,35 @@ def reader_sql(
     if fmt == "parquet":
         return f"read_parquet({p})", "table"
     if fmt == "jsonl":
-        return f"read_ndjson_objects({p}{compression})", "json"
+        return json_lines_reader_sql(path, options), "json"
     if fmt == "json":
         return f"read_json_objects({p}, format = 'array'{compression})", "json"
     raise MappingError(f"{fmt} is read by the CSV reader")
+
+
+def _lines_sql(path: Path, options: ReadOptions) -> str:
+    """The file's lines as text, nothing split or unquoted."""
+    compression = (
+        f", compression = {sql_literal(options.compression)}"
+        if options.compression != "auto"
+        else ""
+    )
+    return (
+        f"read_csv({sql_literal(str(path))}, header = false, auto_detect = false, "
+        f"columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '', "
+        f"max_line_size = 2000000{compression})"
+    )
+
+
+def json_lines_reader_sql(path: Path, options: ReadOptions) -> str:
+    """One JSON object per line: `json` is the line when it is an object, else null (the row
+    is then quarantined as row_malformed, with the line as it is in the file); blank lines are
+    skipped."""
+    return (
+        "(select case when json_valid(line) then case when json_type(line) = 'OBJECT' then line "
+        f"end end as json, line as _winback_line from {_lines_sql(path, options)} "
+        "where trim(line) <> '')"
+    )
 
 
 def whitespace_reader_sql(path: Path, options: ReadOptions) -> str:
@@ -505,7 +536,14 @@ def preset_feeds(name: str, source: str, raw_options: Mapping | None, place: str
     preset = PRESETS.get(name)
     if preset is None:
         raise MappingError(f"{place}: unknown preset {name!r} (presets: {', '.join(PRESETS)})")
-    options = parse_options({**preset.options, **dict(raw_options or {})}, f"{place}.options")
+    given = dict(raw_options or {})
+    defaults = dict(preset.options)
+    if given.get("header") is True and defaults.get("header") is False:
+        # a headerless export's table as a loader wrote it (a CSV with a header): its own
+        # delimiter and quoting, sniffed, unless given
+        for key in ("columns", "delimiter", "quote"):
+            defaults.pop(key, None)
+    options = parse_options({**defaults, **given}, f"{place}.options")
     feeds = []
     for f in preset.feeds:
         kind = FILE_KINDS[f.kind]
