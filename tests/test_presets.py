@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.dbt_fixtures import build, rows
+from tests.dbt_fixtures import rows
 from winback.contract import ValidationSettings
 from winback.ingest import FileRejected, IngestResult, ingest_file
 from winback.mapping import MappingError, compile_expression, table_columns
@@ -840,13 +840,25 @@ SOURCES = {  # source name -> (its winback.yml block without the path, the fixtu
 
 @pytest.fixture(scope="module")
 def marts(tmp_path_factory):
-    """Every fixture ingested through its preset into one warehouse, then one `dbt build`."""
+    """Every fixture declared as a source of one project (winback.yml) and built by the
+    command a user types: `winback run --project ...`."""
+    import yaml
+
+    from orchestration.cli import main
+
     root = tmp_path_factory.mktemp("presets")
-    warehouse = root / "base.duckdb"
-    with duckdb.connect(str(warehouse)) as db:
-        for name, (block, fixture) in SOURCES.items():
-            ingest(db, name, block, FIXTURES / fixture)
-    with build(warehouse, root, as_of_date="2025-01-31") as built:
+    sources = {
+        name: {**block, "path": str(FIXTURES / fixture)}
+        for name, (block, fixture) in SOURCES.items()
+    }
+    (root / "winback.yml").write_text(yaml.safe_dump({"name": "presets", "sources": sources}))
+    home = root / "dagster_home"
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(home))
+        mp.delenv("WINBACK_PROJECT", raising=False)
+        assert main(["run", "--project", str(root), "--as-of-date", "2025-01-31"]) == 0
+    with duckdb.connect(str(root / "warehouse" / "winback.duckdb"), read_only=True) as built:
         yield built
 
 
