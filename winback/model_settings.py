@@ -97,14 +97,19 @@ SETTINGS: dict[str, Setting] = {
     "at_risk_after_days": _int(1, 3650),
     "dormant_after_days": _int(1, 3650),
     "churned_after_days": _int(1, 3650),
+    # the product's rhythm (docs/cadence.md)
+    "cadence": Setting("choice", choices=("fixed", "auto")),
+    "short_window_days": _int(1, 3650),
+    "long_window_days": _int(1, 3650),
+    "usual_gap_basis": Setting("choice", choices=("window", "gaps")),
     # disengagement patterns (docs/disengagement.md)
     "activation_window_days": _int(1, 3650),
     "never_activated_max_active_days": _int(0, 3650),
     "stopped_after_days": _int(1, 3650),
     "stopped_gap_multiple": _number(0),
-    "substantial_use_min_active_days": _int(0, 28),
-    "abrupt_min_active_days_last_7": _int(0, 7),
-    "decline_min_peak_active_days": _int(0, 28),
+    "substantial_use_min_active_days": _int(0, 3650),  # at most long_window_days
+    "abrupt_min_active_days_last_7": _int(0, 3650),  # at most short_window_days
+    "decline_min_peak_active_days": _int(0, 3650),  # at most long_window_days
     "decline_max_drop_ratio": _number(0, 1),
     "decline_max_weekly_trend": _number(),
     "involuntary_active_within_days": _int(0, 3650),
@@ -121,7 +126,7 @@ SETTINGS: dict[str, Setting] = {
     # health score and labels
     "depth_events": NAMES,
     "health_weights": Setting("weights"),
-    "health_frequency_target_days": _int(1, 28),
+    "health_frequency_target_days": _int(1, 3650),  # at most long_window_days
     "health_breadth_target_features": _int(1),
     "health_depth_target_share": _number(0.0001, 1),
     "health_recency_horizon_days": _int(1, 3650),

@@ -30,6 +30,11 @@
         'dormant_after_days': 28,
         'churned_after_days': 60,
 
+        'cadence': 'fixed',
+        'short_window_days': 7,
+        'long_window_days': 28,
+        'usual_gap_basis': 'window',
+
         'activation_window_days': 14,
         'never_activated_max_active_days': 3,
         'stopped_after_days': 14,
