@@ -17,10 +17,11 @@
 
     Health score 0-100: the weighted mean of five component scores (0-100), with the
     `health_weights` setting; message_engagement is left out (its weight shared by the others)
-    for users who received no message in the window.
-      frequency           active days in the last 28 / health_frequency_target_days
+    for users who received no message in the window. "The long window" is long_window_days
+    (28 by default; events_28d and depth_events_28d count over it, docs/cadence.md).
+      frequency           active days in the long window / health_frequency_target_days
       breadth             distinct features (event names) in the last 28 days / health_breadth_target_features
-      depth               depth of integration: the share of the last 28 days' events that are
+      depth               depth of integration: the share of the long window's events that are
                           `depth_events` (integrations, API, exports, invites) / health_depth_target_share
       recency             1 - days since last active / health_recency_horizon_days
       message_engagement  messages opened or clicked / received in the last
@@ -43,17 +44,18 @@
 {%- set payment_window = setting('payment_failure_window_days') | int %}
 {%- set message_window = setting('health_message_window_days') | int %}
 {%- set inactive_after = setting('inactive_after_days') | int %}
+{%- set long_window = setting('long_window_days') | int %}
 {%- set w = health_weights() %}
 {#- Incremental: the rows from the window start, computed over enough history for every window
     (plus one day, so the day before the window has exact flags), and the first day of each
     signal still firing carried from the row before the window. -#}
 {%- set window_start = incremental_window_start('activity_date') %}
-{%- set history = [2 * usage_window, help_window, unsubscribe_window, payment_window, message_window, 28] | max + 1 %}
+{%- set history = [2 * usage_window, help_window, unsubscribe_window, payment_window, message_window, long_window] | max + 1 %}
 {%- set history_start = dbt.dateadd('day', -1 * history, window_start) if window_start else none %}
 
 with engagement as (
     select
-        user_id, activity_date, is_active, events, core_actions, l28, feature_breadth_28d,
+        user_id, activity_date, is_active, events, core_actions, feature_breadth_28d,
         first_active_date, last_active_date, days_since_last_active, state
     from {{ ref('user_daily_engagement') }}
     where activity_date <= {{ as_of_date() }}
@@ -135,8 +137,11 @@ windowed as (
             max(case when core_actions > 0 then activity_date end) over (by_day rows unbounded preceding),
             last_core_action_before_history
         ) as last_core_action_date,
-        sum(events) over (by_day rows between 27 preceding and current row) as events_28d,
-        sum(depth_events) over (by_day rows between 27 preceding and current row) as depth_events_28d,
+        sum(case when is_active then 1 else 0 end) over (
+            by_day rows between {{ long_window - 1 }} preceding and current row
+        ) as active_days_long,
+        sum(events) over (by_day rows between {{ long_window - 1 }} preceding and current row) as events_28d,
+        sum(depth_events) over (by_day rows between {{ long_window - 1 }} preceding and current row) as depth_events_28d,
         sum(help_visits) over (
             by_day rows between {{ help_window - 1 }} preceding and current row
         ) as help_visits_recent,
@@ -197,7 +202,7 @@ scored as (
             first_active_date
         ) end as {{ s }}_since,
         {%- endfor %}
-        round(least(100, 100.0 * l28 / {{ setting('health_frequency_target_days') }}), 1)
+        round(least(100, 100.0 * active_days_long / {{ window_count_setting('health_frequency_target_days', 'long_window_days') }}), 1)
             as frequency_score,
         round(greatest(0, 100.0 * (1 - days_since_last_active / {{ setting('health_recency_horizon_days') }})), 1)
             as recency_score,

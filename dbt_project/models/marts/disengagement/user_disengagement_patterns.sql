@@ -8,30 +8,52 @@
       never_activated      no activity at all, or at most never_activated_max_active_days active
                            days, all in the first activation_window_days, and that window is over
       abrupt_abandonment   stopped (see below) after substantial use (at least
-                           substantial_use_min_active_days active days in the 28 days before the
-                           last one) and still at least abrupt_min_active_days_last_7 in its
-                           last 7 days: no decline before the stop
-      progressive_decline  stopped after substantial use with a thinning last week; or, stopped
-                           or not, activity over the 28 days to the last active day at most
-                           decline_max_drop_ratio of the user's peak 28 days (which had at least
-                           decline_min_peak_active_days) and a weekly trend at most
+                           substantial_use_min_active_days active days in the long window
+                           before the last one) and still at least abrupt_min_active_days_last_7
+                           in its last short window: no decline before the stop
+      progressive_decline  stopped after substantial use with a thinning last short window; or,
+                           stopped or not, activity over the long window to the last active day
+                           at most decline_max_drop_ratio of the user's peak long window (which
+                           had at least decline_min_peak_active_days) and a weekly trend at most
                            decline_max_weekly_trend
       steady               none of these
     Stopped: no activity for at least stopped_after_days and at least stopped_gap_multiple
-    times the user's usual gap between active days (28 / active days in the 28 days before the
-    last one), so weekly users are not "stopped" after one quiet fortnight.
-    The pattern is provisional while the user is younger than activation_window_days. -#}
+    times the user's usual gap between active days, so weekly users are not "stopped" after one
+    quiet fortnight. The usual gap (usual_gap_basis): `window`, the long window / the active
+    days in the long window up to the last one; or `gaps`, the mean gap between those active
+    days (the long window with only one), which a short history does not stretch.
+    The pattern is provisional while the user is younger than activation_window_days.
+    The windows are the settings short_window_days (7, the "weeks" of the trend) and
+    long_window_days (28): the columns named _7 and _28 count over them (docs/cadence.md). -#}
 {%- set activation_window = setting('activation_window_days') | int %}
+{%- set short_window = setting('short_window_days') | int %}
+{%- set long_window = setting('long_window_days') | int %}
+{%- set active_day = 'case when is_active then 1 else 0 end' %}
+{%- set usual_gap_basis = setting('usual_gap_basis') %}
 
 with users as (
     select user_id, signup_date, plan, value_tier, payment_failures as payment_failures_total
     from {{ ref('users') }}
 ),
 
+{#- user_daily_engagement has a row for every day from the first active one, so "n preceding
+    rows" is "the last n days". #}
 engagement as (
-    select user_id, activity_date, is_active, l7, l28, first_active_date, last_active_date
+    select
+        user_id,
+        activity_date,
+        is_active,
+        sum({{ active_day }}) over (
+            by_day rows between {{ short_window - 1 }} preceding and current row
+        ) as active_days_short,
+        sum({{ active_day }}) over (
+            by_day rows between {{ long_window - 1 }} preceding and current row
+        ) as active_days_long,
+        first_active_date,
+        last_active_date
     from {{ ref('user_daily_engagement') }}
     where activity_date <= {{ as_of_date() }}
+    window by_day as (partition by user_id order by activity_date)
 ),
 
 latest as (
@@ -47,31 +69,48 @@ history as (
         sum(case when is_active
             and activity_date < {{ dbt.dateadd('day', activation_window, 'engagement.first_active_date') }}
             then 1 else 0 end) as active_days_first_window,
-        max(l28) as peak_active_days_28
+        max(active_days_long) as peak_active_days_28
     from engagement
     group by engagement.user_id
 ),
 
 before_stop as (
-    select engagement.user_id, engagement.l28 as active_days_28_before_stop, engagement.l7 as active_days_7_before_stop
+    select
+        engagement.user_id,
+        engagement.active_days_long as active_days_28_before_stop,
+        engagement.active_days_short as active_days_7_before_stop
     from engagement
     inner join latest
         on engagement.user_id = latest.user_id and engagement.activity_date = latest.last_active_date
 ),
+{%- if usual_gap_basis == 'gaps' %}
 
-{#- Active days per week over the 8 weeks that end on the last active day (week 0 is its last
-    7 days, week -7 the oldest), whole weeks only (a week cut by the first active day would
-    read as a rise); the trend is the least-squares slope over their mean. #}
+{#- The first active day of the long window that ends on the last active day. #}
+window_starts as (
+    select engagement.user_id, min(engagement.activity_date) as first_active_in_window
+    from engagement
+    inner join latest on engagement.user_id = latest.user_id
+    where engagement.is_active
+        and engagement.activity_date <= latest.last_active_date
+        and engagement.activity_date > {{ dbt.dateadd('day', -1 * long_window, 'latest.last_active_date') }}
+    group by engagement.user_id
+),
+{%- endif %}
+
+{#- Active days per week (a short window) over the 8 weeks that end on the last active day
+    (week 0 is its last short window, week -7 the oldest), whole weeks only (a week cut by the
+    first active day would read as a rise); the trend is the least-squares slope over their
+    mean. #}
 weekly as (
     select
         engagement.user_id,
-        -1 * floor({{ dbt.datediff('engagement.activity_date', 'latest.last_active_date', 'day') }} / 7) as week_number,
+        -1 * floor({{ dbt.datediff('engagement.activity_date', 'latest.last_active_date', 'day') }} / {{ short_window }}) as week_number,
         sum(case when is_active then 1 else 0 end) as active_days,
         count(*) as days
     from engagement
     inner join latest on engagement.user_id = latest.user_id
     where engagement.activity_date <= latest.last_active_date
-        and engagement.activity_date > {{ dbt.dateadd('day', -56, 'latest.last_active_date') }}
+        and engagement.activity_date > {{ dbt.dateadd('day', -8 * short_window, 'latest.last_active_date') }}
     group by 1, 2
 ),
 
@@ -87,7 +126,7 @@ trend as (
     from (
         select user_id, cast(week_number as bigint) as week_number, cast(active_days as bigint) as active_days
         from weekly
-        where days = 7
+        where days = {{ short_window }}
     ) as weeks
     group by user_id
 ),
@@ -137,7 +176,15 @@ evidence as (
         before_stop.active_days_28_before_stop / nullif(history.peak_active_days_28, 0) as drop_ratio,
         trend.weekly_trend,
         coalesce(trend.trend_weeks, 0) as trend_weeks,
-        28.0 / greatest(before_stop.active_days_28_before_stop, 1) as usual_gap_days,
+        {%- if usual_gap_basis == 'gaps' %}
+        case when before_stop.active_days_28_before_stop > 1
+            then {{ dbt.datediff('window_starts.first_active_in_window', 'latest.last_active_date', 'day') }}
+                / (before_stop.active_days_28_before_stop - 1)
+            else {{ long_window }}.0
+        end as usual_gap_days,
+        {%- else %}
+        {{ long_window }}.0 / greatest(before_stop.active_days_28_before_stop, 1) as usual_gap_days,
+        {%- endif %}
         users.payment_failures_total,
         unresolved.unresolved_payment_failure_date,
         last_success.last_payment_success_date
@@ -145,6 +192,9 @@ evidence as (
     left join latest on users.user_id = latest.user_id
     left join history on users.user_id = history.user_id
     left join before_stop on users.user_id = before_stop.user_id
+    {%- if usual_gap_basis == 'gaps' %}
+    left join window_starts on users.user_id = window_starts.user_id
+    {%- endif %}
     left join trend on users.user_id = trend.user_id
     left join unresolved on users.user_id = unresolved.user_id
     left join last_success on users.user_id = last_success.user_id
@@ -165,9 +215,9 @@ rules as (
         days_since_last_active >= {{ setting('stopped_after_days') }}
             and days_since_last_active >= {{ setting('stopped_gap_multiple') }} * usual_gap_days
             as has_stopped,
-        active_days_28_before_stop >= {{ setting('substantial_use_min_active_days') }}
+        active_days_28_before_stop >= {{ window_count_setting('substantial_use_min_active_days', 'long_window_days') }}
             as had_substantial_use,
-        peak_active_days_28 >= {{ setting('decline_min_peak_active_days') }}
+        peak_active_days_28 >= {{ window_count_setting('decline_min_peak_active_days', 'long_window_days') }}
             and drop_ratio <= {{ setting('decline_max_drop_ratio') }}
             and coalesce(weekly_trend, 0) <= {{ setting('decline_max_weekly_trend') }}
             as has_declined
@@ -182,7 +232,7 @@ final as (
             when is_involuntary then 'involuntary'
             when is_never_activated then 'never_activated'
             when has_stopped and had_substantial_use
-                and active_days_7_before_stop >= {{ setting('abrupt_min_active_days_last_7') }}
+                and active_days_7_before_stop >= {{ window_count_setting('abrupt_min_active_days_last_7', 'short_window_days') }}
                 then 'abrupt_abandonment'
             when has_declined or (has_stopped and had_substantial_use) then 'progressive_decline'
             else 'steady'
