@@ -4,6 +4,11 @@ test stops what is downstream.
 The incremental window is computed here, not guessed: the earliest day touched by any landing
 file ingested since the last successful build (raw.ingest_log), so a late file from last month
 rebuilds exactly from last month, and a quiet day rebuilds only the lookback.
+
+So are the thresholds under `cadence: auto` (docs/cadence.md): measured from the events before
+dbt starts (winback.cadence, a read-only query), merged under the explicit settings, passed as
+vars, and recorded in raw.builds / raw.build_settings / raw.build_warnings, the run's log and
+the marts' metadata.
 """
 
 import datetime as dt
@@ -18,11 +23,21 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.charts import mart_metadata
 from orchestration.project import winback_project
 from orchestration.resources import WarehouseResource, WinbackSettings
+from winback.cadence import Build, describe_profile, record_build, resolve_build
 from winback.ingest import RAW_SCHEMA, ensure_raw_tables, short_error
 from winback.model_settings import SettingError, check_setting, check_settings
 from winback.settings import dbt_environment
 
 DBT_TARGET_DIR = winback_project.project_dir / "target" / "dagster"
+# the marts whose rules read the thresholds cadence resolves: their metadata shows the table
+CADENCE_MARTS = (
+    "user_daily_engagement",
+    "user_disengagement_patterns",
+    "user_daily_health",
+    "disengagement_alerts",
+)
+# the mart that carries the warnings about settings naming events that never occur
+EVENTS_MART = "user_activity_daily"
 # BI reads the marts through the publication: the UI warns when the daily build has not
 # refreshed them for a day and a margin, and fails them after two.
 MARTS_FRESHNESS = dg.FreshnessPolicy.time_window(
@@ -46,6 +61,10 @@ class DbtBuildConfig(dg.Config):
     settings: dict[str, Any] = {}
     """Any dbt var by name, e.g. {"week_start": "sunday", "mau_window_days": 28}; wins over
     the preset. The list and defaults: dbt_project/dbt_project.yml."""
+
+    def explicit_settings(self) -> dict[str, Any]:
+        """The settings given for this run, checked (None values dropped: not given)."""
+        return {k: v for k, v in check_settings(self.settings).items() if v is not None}
 
     def checked_vars(self, default_as_of: str | None, pending_start: str | None) -> dict[str, Any]:
         """The dbt vars of this run, every value checked (one line naming a bad setting)."""
@@ -156,6 +175,16 @@ def winback_dbt_models(
     except SettingError as exc:
         raise dg.Failure(description=str(exc)) from None
     check_there_is_something_to_build(event_dates, variables.get("as_of_date"))
+    with warehouse.get_connection() as con:
+        build = resolve_build(
+            con,
+            config.explicit_settings(),
+            as_of_date=variables.get("as_of_date"),
+            full_refresh=config.full_refresh,
+        )
+        record_build(con, build, context.run_id)
+    variables = with_auto_values(variables, build)
+    log_build_settings(context, build)
     context.log.info(
         f"dbt build with as_of_date={variables.get('as_of_date') or 'latest event date'}, "
         f"incremental start={variables.get('start_date') or 'lookback from the last built day'}, "
@@ -177,8 +206,54 @@ def winback_dbt_models(
         raise dg.Failure(description=dbt_failure_line(invocation, exc)) from exc
     with warehouse.get_connection() as con:
         mark_built(con, watermark)
-        events = [_with_mart_metadata(context, con, event) for event in events]
+        extra = build_metadata(build)
+        events = [_with_mart_metadata(context, con, event, extra) for event in events]
     yield from events
+
+
+def with_auto_values(variables: Mapping[str, Any], build: Build) -> dict[str, Any]:
+    """The run's dbt vars with the auto values added under the explicit ones."""
+    merged = dict(variables)
+    for name, value in build.auto_values().items():
+        if merged.get(name) is None:
+            merged[name] = value
+    return merged
+
+
+def log_build_settings(context: dg.AssetExecutionContext, build: Build) -> None:
+    if build.profile is not None:
+        how = f"kept from the build as of {build.measured_as_of}" if build.kept_from else "measured"
+        context.log.info(
+            f"cadence: auto, gap distribution {how}:\n" + "\n".join(describe_profile(build.profile))
+        )
+    rows = [r for r in build.settings if r.source != "default"]
+    if rows:
+        context.log.info(
+            f"settings (cadence: {build.cadence}):\n"
+            + "\n".join(f"  {r.name} = {r.value} ({r.source}: {r.reason})" for r in rows)
+        )
+    for warning in build.warnings:
+        context.log.warning(warning)
+
+
+def build_metadata(build: Build) -> dict[str, dict[str, Any]]:
+    """Extra metadata per mart: the settings table on the marts that use the thresholds, the
+    gap distribution with them, the warnings on user_activity_daily."""
+    settings = {
+        "winback/cadence": build.cadence,
+        "winback/settings": dg.MetadataValue.md(build.markdown()),
+    }
+    if build.profile is not None:
+        settings["winback/gap_distribution"] = dg.MetadataValue.json(build.profile.to_dict())
+    warnings = {
+        "winback/setting_warnings": dg.MetadataValue.md(
+            "\n".join(f"- {w}" for w in build.warnings) if build.warnings else "none"
+        ),
+        "winback/setting_warning_count": len(build.warnings),
+    }
+    extra = {name: dict(settings) for name in CADENCE_MARTS}
+    extra[EVENTS_MART] = warnings
+    return extra
 
 
 def check_there_is_something_to_build(event_dates: tuple, as_of_date: str | None) -> None:
@@ -214,7 +289,12 @@ def dbt_failure_line(invocation, exc: Exception) -> str:
     return f"dbt build failed ({len(failures)}): " + "; ".join(failures[:5])
 
 
-def _with_mart_metadata(context: dg.AssetExecutionContext, con, event):
+def _with_mart_metadata(
+    context: dg.AssetExecutionContext,
+    con,
+    event,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+):
     if not isinstance(event, dg.Output):
         return event
     key = context.asset_key_for_output(event.output_name)
@@ -225,6 +305,7 @@ def _with_mart_metadata(context: dg.AssetExecutionContext, con, event):
         **event.metadata,
         **mart_metadata(con, key.path[-1]),
         "dagster/column_schema": column_schema(con, key.path[-1], spec),
+        **(extra or {}).get(key.path[-1], {}),
     }
     return event.with_metadata(metadata)
 
