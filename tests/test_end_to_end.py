@@ -62,7 +62,9 @@ def snapshot(run) -> dict[str, list]:
     tables = query(
         run,
         "select table_schema || '.' || table_name as t from information_schema.tables "
-        "where table_schema in ('raw', 'marts') and table_name <> 'ingest_log' order by 1",
+        "where table_schema in ('raw', 'marts') and table_name not in "
+        # logs of what ran, one row per run (winback.ingest, winback.cadence)
+        "('ingest_log', 'builds', 'build_settings', 'build_warnings') order by 1",
     )["t"]
     with duckdb.connect(str(run["config"].warehouse), read_only=True) as con:
         return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr) for t in tables}
