@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -201,9 +202,27 @@ def _print_summary(config, summary, progress, started: float) -> None:
             f"      alerts today: {alerts:,} ({crossed:,} crossed into at risk, the rest started "
             "firing a weak signal): disengagement_alerts"
         )
+    if summary.marts_success and config.warehouse.exists():
+        _print_build_settings(config.warehouse, progress)
     for error in summary.errors:
         progress(f"  ERROR: {error}")
     progress(f"  total time {time.perf_counter() - started:.1f}s")
+
+
+def _print_build_settings(warehouse: Path, progress) -> None:
+    """The thresholds `cadence: auto` picked for this build, and the build's warnings."""
+    from winback.cadence import build_warnings, resolved_thresholds
+
+    auto = [r for r in resolved_thresholds(warehouse) if r["source"] == "auto"]
+    if auto:
+        progress("  cadence: auto picked (raw.build_settings has every reason):")
+        shown = ", ".join(
+            f"{r['setting']} {r['value']}" for r in auto if r["setting"].endswith("_days")
+        )
+        for line in textwrap.wrap(shown, 88):
+            progress(f"      {line}")
+    for warning in build_warnings(warehouse):
+        progress(f"  WARNING: {warning}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
