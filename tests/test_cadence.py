@@ -222,8 +222,14 @@ def test_events_that_never_occur_are_named(tmp_path):
     }
     assert build_.warnings[0].startswith("depth_events: export_data, ")
     record_build(con, build_, "run-1")
+    # while a run holds the warehouse, the readers answer "nothing recorded" instead of failing
+    assert cadence.build_warnings(tmp_path / "w.duckdb") == []
+    assert cadence.resolved_thresholds(tmp_path / "w.duckdb") == []
     con.close()
     assert cadence.build_warnings(tmp_path / "w.duckdb") == build_.warnings
+    assert cadence.build_warnings(tmp_path / "w.duckdb", run_id="run-1") == build_.warnings
+    assert cadence.build_warnings(tmp_path / "w.duckdb", run_id="other") == []
+    assert cadence.build_warnings(tmp_path / "missing.duckdb") == []
     by_name = {r["setting"]: r for r in cadence.resolved_thresholds(tmp_path / "w.duckdb")}
     assert by_name["at_risk_after_days"] == {
         "setting": "at_risk_after_days",

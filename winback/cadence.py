@@ -36,9 +36,11 @@ call the same functions, and the same data and as-of date always give the same n
         with the warnings. record_build(con, build, run_id) writes it to the warehouse
         (raw.builds, raw.build_settings, raw.build_warnings).
 
-    resolved_thresholds(warehouse) -> list[dict]   the latest build's settings rows
-    build_warnings(warehouse) -> list[str]         the latest build's warnings
-    latest_profile(warehouse) -> dict | None       the gap distribution it used
+    resolved_thresholds(warehouse, run_id=None) -> list[dict]   the latest build's settings
+    build_warnings(warehouse, run_id=None) -> list[str]         the latest build's warnings
+    latest_profile(warehouse, run_id=None) -> dict | None       the gap distribution it used
+        Read-only; `run_id` picks that run's build. Empty (None) before the first build and
+        while another run holds the warehouse (one writer), rather than failing.
 
 Incremental marts keep the days they built, so an incremental build under `cadence: auto`
 keeps the auto values of the last auto build (same activity events and timezone, an as-of date
@@ -48,10 +50,11 @@ as-of date, measures again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -901,12 +904,16 @@ def _has_build_tables(con: duckdb.DuckDBPyConnection) -> bool:
     return set(BUILD_TABLES) <= tables
 
 
-def _latest_build_id(con: duckdb.DuckDBPyConnection) -> str | None:
+def _latest_build_id(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> str | None:
+    """The latest build, or the latest of that run."""
     if not _has_build_tables(con):
         return None
     rows = _fetch(
         con,
-        f"select build_id from {RAW_SCHEMA}.builds order by built_at desc, build_id desc limit 1",
+        f"select build_id from {RAW_SCHEMA}.builds "
+        + ("where run_id = ? " if run_id else "")
+        + "order by built_at desc, build_id desc limit 1",
+        [run_id] if run_id else [],
     )
     return rows[0][0] if rows else None
 
@@ -923,11 +930,28 @@ def _previous_values(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     return {name: json.loads(value) for name, value in rows}
 
 
-def resolved_thresholds(warehouse: str | Path) -> list[dict[str, Any]]:
-    """The latest build's settings: dicts of setting, value, source, reason (empty before the
-    first build). Opens the warehouse read-only."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        build_id = _latest_build_id(con)
+@contextlib.contextmanager
+def _read_only(warehouse: str | Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The warehouse opened read-only, or None when it is missing or another run holds it
+    (DuckDB has one writer): the readers below then answer "nothing recorded" instead of
+    failing a summary."""
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        yield None
+        return
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def resolved_thresholds(warehouse: str | Path, run_id: str | None = None) -> list[dict[str, Any]]:
+    """The settings of the latest build (of `run_id`, when given): dicts of setting, value,
+    source (explicit, auto, default) and reason. Empty before the first build, or while another
+    run holds the warehouse."""
+    with _read_only(warehouse) as con:
+        build_id = _latest_build_id(con, run_id) if con else None
         if build_id is None:
             return []
         rows = _fetch(
@@ -942,11 +966,12 @@ def resolved_thresholds(warehouse: str | Path) -> list[dict[str, Any]]:
     ]
 
 
-def build_warnings(warehouse: str | Path) -> list[str]:
-    """The latest build's warnings (settings naming events that never occur, thresholds out of
-    order), one line each."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        build_id = _latest_build_id(con)
+def build_warnings(warehouse: str | Path, run_id: str | None = None) -> list[str]:
+    """The warnings of the latest build (of `run_id`, when given), one line each: settings
+    naming events that never occur, thresholds out of order or changed without a full refresh.
+    Empty before the first build, or while another run holds the warehouse."""
+    with _read_only(warehouse) as con:
+        build_id = _latest_build_id(con, run_id) if con else None
         if build_id is None:
             return []
         rows = _fetch(
@@ -957,10 +982,11 @@ def build_warnings(warehouse: str | Path) -> list[str]:
     return [message for (message,) in rows]
 
 
-def latest_profile(warehouse: str | Path) -> dict[str, Any] | None:
-    """The gap distribution the latest build measured or kept (None under cadence: fixed)."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        build_id = _latest_build_id(con)
+def latest_profile(warehouse: str | Path, run_id: str | None = None) -> dict[str, Any] | None:
+    """The gap distribution the latest build (of `run_id`) measured or kept; None under
+    cadence: fixed, before the first build, or while another run holds the warehouse."""
+    with _read_only(warehouse) as con:
+        build_id = _latest_build_id(con, run_id) if con else None
         if build_id is None:
             return None
         rows = _fetch(
