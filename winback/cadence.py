@@ -10,8 +10,7 @@ call the same functions, and the same data and as-of date always give the same n
     measure_cadence(con, as_of_date=None, *, activity_events=None, timezone="UTC",
                     events="raw.events", days=None) -> CadenceProfile
         The gap distribution: users, repeat users (2+ active days), the quantiles of the gaps
-        between a user's consecutive active days (each repeat user weighs the same), of the
-        first return, the product's short and long windows and the active days repeat users
+        between a user's consecutive active days (every gap counts once), of the first return, the product's short and long windows and the active days repeat users
         have in them, and the event names seen. Active days are the local dates
         (`timezone`) of the `activity_events` (None: every event) of `events` (a table with
         user_id, event_name, occurred_at in UTC) up to `as_of_date` (None: the latest event
@@ -19,17 +18,20 @@ call the same functions, and the same data and as-of date always give the same n
         activity_date.
 
     suggest_settings(profile, settings=None, *, min_repeat_users=20) -> dict[str, Suggestion]
-        Every setting auto manages (AUTO_SETTINGS), with its value and a one-line reason.
+        Every setting auto manages (AUTO_SETTINGS), with its value and a one-line reason
+        (Suggestion.name, .value, .reason); docs/cadence.md has the formulas.
         `settings` are the explicit ones (depth_events, activity_events... decide the health
         weights). Below `min_repeat_users` the defaults are kept, and say why.
 
     resolve_settings(explicit, suggestions=None) -> list[ResolvedSetting]
-        Explicit values win over auto values, auto values over the defaults: one row per auto
-        setting and per explicit setting, each with its source (explicit, auto, default).
+        Explicit values win over auto values, auto values over the defaults: a row for cadence,
+        one per auto setting and one per other explicit setting, each with its value, source
+        (explicit, auto, default) and reason. auto_values(rows) are the dbt vars auto adds.
 
     missing_events(con, settings, as_of_date=None, *, timezone="UTC", events="raw.events")
         -> dict[str, list[str]]
-        For the settings that name events (EVENT_SETTINGS), the names that never occur.
+        For the settings that name events (EVENT_SETTINGS), the names that never occur;
+        missing_event_warnings(missing, as_of) turns them into one line per setting.
 
     resolve_build(con, explicit, *, as_of_date, full_refresh, min_repeat_users=20) -> Build
         What the dbt build runs with: measured, or kept from the last auto build (see below),
@@ -417,24 +419,24 @@ def _durations(profile: CadenceProfile, put, who: str) -> None:
     at_risk, why = _at_least_default(
         "at_risk_after_days",
         g[75],
-        f"75 % of {who}' gaps between active days are {g[75]} days or shorter",
+        f"75 % of the gaps between a repeat user's active days are {g[75]} days or shorter",
     )
     put("at_risk_after_days", at_risk, why)
     dormant = max(DEFAULTS["dormant_after_days"], g[95], 2 * at_risk)
     if dormant == g[95] and g[95] > DEFAULTS["dormant_after_days"]:
-        why = f"95 % of {who}' gaps are {g[95]} days or shorter"
+        why = f"95 % of the gaps between a repeat user's active days are {g[95]} days or shorter"
     elif dormant == 2 * at_risk and dormant > DEFAULTS["dormant_after_days"]:
         why = f"twice at_risk_after_days (95 % of gaps are {g[95]} days or shorter)"
     else:
-        why = f"the default: 95 % of {who}' gaps are {g[95]} days or shorter"
+        why = f"the default: 95 % of the gaps are {g[95]} days or shorter"
     put("dormant_after_days", dormant, why)
     churned = max(DEFAULTS["churned_after_days"], g[99], dormant + at_risk)
     if churned == g[99] and g[99] > DEFAULTS["churned_after_days"]:
-        why = f"99 % of {who}' gaps are {g[99]} days or shorter: almost nobody comes back later"
+        why = f"99 % of the gaps are {g[99]} days or shorter: almost nobody comes back later"
     elif churned == dormant + at_risk and churned > DEFAULTS["churned_after_days"]:
         why = f"dormant_after_days + at_risk_after_days (99 % of gaps are {g[99]} days or shorter)"
     else:
-        why = f"the default: 99 % of {who}' gaps are {g[99]} days or shorter"
+        why = f"the default: 99 % of the gaps are {g[99]} days or shorter"
     put("churned_after_days", churned, why)
 
     short, long = profile.short_window_days, profile.long_window_days
