@@ -76,6 +76,21 @@ class DbtBuildConfig(dg.Config):
         )
 
 
+def with_project_settings(config: DbtBuildConfig, winback_config) -> DbtBuildConfig:
+    """The run's settings on top of the project's (winback.yml `settings:`), so a run launched
+    from the UI, the sensor or the schedule builds with the same settings as `winback run`."""
+    try:
+        project = winback_config.project()
+    except ValueError as exc:
+        raise dg.Failure(description=f"winback project: {exc}") from None
+    if project is None or not project.settings:
+        return config
+    settings = {**project.settings, **config.settings}
+    preset = config.preset or settings.pop("preset", None)
+    settings.pop("preset", None)
+    return config.model_copy(update={"settings": settings, "preset": preset})
+
+
 class WinbackDbtTranslator(DagsterDbtTranslator):
     """Groups models by their folder: staging, intermediate, and each marts domain (core,
     engagement, disengagement, ...: `models/marts/<domain>/`), so the UI tells the same story
@@ -161,6 +176,7 @@ def winback_dbt_models(
     winback: WinbackSettings,
 ):
     settings = winback.config()
+    config = with_project_settings(config, settings)
     with warehouse.get_connection() as con:
         ensure_raw_tables(con)
         pending_start, watermark = pending_rebuild_start(con)

@@ -440,3 +440,20 @@ def test_snowplow_enriched_fields_that_start_with_a_quote_are_read_as_they_are(t
         line("e1", '"Quoted" title, with a comma') + line("e2", 'a "b'),
     )
     assert (events.rows_read, events.rows_loaded, events.rows_quarantined) == (2, 2, 0)
+
+
+def test_runs_from_the_ui_build_with_the_projects_settings_under_their_own(tmp_path):
+    from orchestration.dbt import DbtBuildConfig, with_project_settings
+    from winback.settings import load_config
+
+    file = _write_project(
+        tmp_path, "settings:\n  week_start: sunday\n  preset: posthog\n  cadence: auto\n"
+    )
+    config = load_config({"project": str(file)}, environ={})
+    assert config.landing_dir == tmp_path / "landing"
+    merged = with_project_settings(
+        DbtBuildConfig(settings={"cadence": "fixed", "mau_window_days": 28}), config
+    )
+    assert merged.preset == "posthog"
+    assert merged.settings == {"week_start": "sunday", "cadence": "fixed", "mau_window_days": 28}
+    assert with_project_settings(DbtBuildConfig(preset="amplitude"), config).preset == "amplitude"
