@@ -610,12 +610,17 @@ def ingest_file(
             # (a file readable enough for its header but not for its rows counts none)
             with contextlib.suppress(duckdb.Error):
                 result.rows_read = _count_rows(con, path, fmt, dialect)
-        result.rows_loaded = result.rows_quarantined = result.duplicates_dropped = 0
-        result.min_date = result.max_date = None
-        result.quarantine_by_rule, result.quarantine_examples = {}, []
-        _replace_file(con, kind, relative_path, result, load=None)
+        _record_rejection(con, kind, result)
         raise
     return result
+
+
+def _record_rejection(con, kind: FileKind, result: IngestResult) -> None:
+    """A rejected file loads nothing: what it loaded before is removed, the log says why."""
+    result.rows_loaded = result.rows_quarantined = result.duplicates_dropped = 0
+    result.rows_skipped, result.min_date, result.max_date = 0, None, None
+    result.quarantine_by_rule, result.quarantine_examples = {}, []
+    _replace_file(con, kind, result.source_file, result, load=None)
 
 
 def _ingest_feed(
@@ -659,10 +664,7 @@ def _ingest_feed(
         _add_hints(con, result, declared=True)
     except FileRejected as exc:
         result.status, result.error = "rejected", str(exc)
-        result.rows_loaded = result.rows_quarantined = result.duplicates_dropped = 0
-        result.rows_skipped, result.min_date, result.max_date = 0, None, None
-        result.quarantine_by_rule, result.quarantine_examples = {}, []
-        _replace_file(con, kind, source_file, result, load=None)
+        _record_rejection(con, kind, result)
         raise
     return result
 
