@@ -11,10 +11,11 @@ vars, and recorded in raw.builds / raw.build_settings / raw.build_warnings, the 
 the marts' metadata.
 """
 
+import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -207,24 +208,46 @@ def winback_dbt_models(
         f"preset={variables.get('preset') or 'none'}, settings={config.settings or 'defaults'}"
         + (", full refresh" if config.full_refresh else "")
     )
-    os.environ.update(dbt_environment(warehouse.path))
     # dbt holds the warehouse (one writer) until it ends, so the marts' row counts and charts
     # are added afterwards: events are collected, then sent in dbt's (topological) order.
-    invocation = dbt.cli(
-        dbt_build_args(variables, config.full_refresh), context=context, target_path=DBT_TARGET_DIR
-    )
-    events = []
-    try:
-        for event in invocation.stream():
-            events.append(event)
-    except Exception as exc:
+    events, failure = [], None
+    with dbt_subprocess_environment(warehouse.path):
+        invocation = dbt.cli(
+            dbt_build_args(variables, config.full_refresh),
+            context=context,
+            target_path=DBT_TARGET_DIR,
+        )
+        try:
+            for event in invocation.stream():
+                events.append(event)
+        except Exception as exc:
+            failure = exc
+    if failure is not None:
         yield from events  # what dbt built before failing is still recorded
-        raise dg.Failure(description=dbt_failure_line(invocation, exc)) from exc
+        raise dg.Failure(description=dbt_failure_line(invocation, failure)) from failure
     with warehouse.get_connection() as con:
         mark_built(con, watermark)
         extra = build_metadata(build)
         events = [_with_mart_metadata(context, con, event, extra) for event in events]
     yield from events
+
+
+@contextlib.contextmanager
+def dbt_subprocess_environment(warehouse) -> Iterator[None]:
+    """The variables dbt's profile reads, set for the dbt subprocess only: the process's own
+    environment is as it was afterwards (a later run in the same process, or a test, must not
+    inherit this run's WINBACK_WAREHOUSE)."""
+    values = dbt_environment(warehouse)
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def with_auto_values(variables: Mapping[str, Any], build: Build) -> dict[str, Any]:

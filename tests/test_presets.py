@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -857,7 +858,10 @@ def marts(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DAGSTER_HOME", str(home))
         mp.delenv("WINBACK_PROJECT", raising=False)
+        before = os.environ.get("WINBACK_WAREHOUSE")
         assert main(["run", "--project", str(root), "--as-of-date", "2025-01-31"]) == 0
+        # the warehouse dbt was pointed at is not left in this process's environment
+        assert os.environ.get("WINBACK_WAREHOUSE") == before
     with duckdb.connect(str(root / "warehouse" / "winback.duckdb"), read_only=True) as built:
         yield built
 

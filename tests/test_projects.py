@@ -23,8 +23,9 @@ from winback.sources import parse_source
 
 
 def _cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    env.pop("WINBACK_PROJECT", None)
+    # the user's shell: no WINBACK_* variable (they would win over winback.yml's paths)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WINBACK_")}
+    env["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [sys.executable, "-m", "orchestration.cli", *args],
