@@ -458,3 +458,25 @@ def test_runs_from_the_ui_build_with_the_projects_settings_under_their_own(tmp_p
     assert merged.preset == "posthog"
     assert merged.settings == {"week_start": "sunday", "cadence": "fixed", "mau_window_days": 28}
     assert with_project_settings(DbtBuildConfig(preset="amplitude"), config).preset == "amplitude"
+
+
+@pytest.mark.parametrize(
+    ("values", "share", "expected"),
+    [
+        (["19970101", "19970112"], 1.0, "`timestamp_format: '%Y%m%d'` in a source"),
+        (["13/01/2024 10:00", "14/01/2024 11:00"], 0.9, "'%d/%m/%Y %H:%M'` in a source"),
+        (["01/02/2024", "03/04/2024"], 1.0, "'%d/%m/%Y'` (or '%m/%d/%Y' if that is how"),
+        (["1704103200"], 1.0, "'epoch_s'"),
+        (["31/02/2025 25:61"], 1.0, None),  # the shape, but not a time: no format reads it
+        (["19970101"], 0.01, None),  # a few bad values among good ones are just bad
+        (["19970101", "soon"], 1.0, None),
+    ],
+)
+def test_a_timestamp_hint_names_a_format_only_when_it_reads_the_values(values, share, expected):
+    from winback.hints import timestamp_format_hint
+
+    hint = timestamp_format_hint("occurred_at", values, declared=False, share=share)
+    if expected is None:
+        assert hint is None
+    else:
+        assert expected in hint

@@ -82,20 +82,51 @@ EXPORT_SIGNATURES: dict[str, tuple[str, set[str]]] = {
 }
 DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
 # a value of a timestamp column that is not ISO 8601, and the format that reads it
-TIMESTAMP_SHAPES = (
-    (re.compile(r"^\d{8}$"), "%Y%m%d"),
-    (re.compile(r"^\d{8} ?\d{6}$"), "%Y%m%d%H%M%S"),
-    (re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$"), "%d/%m/%Y (or %m/%d/%Y)"),
+TIMESTAMP_SHAPES = (  # shape, format, the other reading of the same shape
+    (re.compile(r"^\d{8}$"), "%Y%m%d", None),
+    (re.compile(r"^\d{14}$"), "%Y%m%d%H%M%S", None),
+    (re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$"), "%d/%m/%Y", "%m/%d/%Y"),
+    (re.compile(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}$"), "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M"),
     (
-        re.compile(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}(:\d{2})?$"),
-        "%d/%m/%Y %H:%M:%S (or %m/%d/%Y ...)",
+        re.compile(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2}$"),
+        "%d/%m/%Y %H:%M:%S",
+        "%m/%d/%Y %H:%M:%S",
     ),
-    (re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}$"), "%d.%m.%Y"),
-    (re.compile(r"^\d{9,10}(\.\d+)?$"), "epoch_s"),
-    (re.compile(r"^\d{12,13}$"), "epoch_ms"),
-    (re.compile(r"^\d{15,16}$"), "epoch_us"),
-    (re.compile(r"^\d{18,19}$"), "epoch_ns"),
+    (re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}$"), "%d.%m.%Y", None),
+    (re.compile(r"^\d{9,10}(\.\d+)?$"), "epoch_s", None),
+    (re.compile(r"^\d{12,13}$"), "epoch_ms", None),
+    (re.compile(r"^\d{15,16}$"), "epoch_us", None),
+    (re.compile(r"^\d{18,19}$"), "epoch_ns", None),
 )
+
+
+def timestamp_format_of(values: Iterable[str | None]) -> tuple[str, str | None, str] | None:
+    """The format that reads every one of these values (format, the other reading, an example),
+    or None when they are not all of one known shape."""
+    import datetime as dt
+
+    texts = [(v or "").strip() for v in values if (v or "").strip()]
+    for pattern, fmt, other in TIMESTAMP_SHAPES:
+        if not texts or not all(pattern.match(t) for t in texts):
+            continue
+        readings = [f for f in (fmt, other) if f]
+        if fmt.startswith("epoch"):
+            return fmt, None, texts[0]
+        for reading in readings:
+            try:
+                for t in texts:
+                    dt.datetime.strptime(t, reading)
+            except ValueError:
+                continue
+            alternative = next((r for r in readings if r != reading), None)
+            if alternative:  # does the other reading work too? then say both
+                try:
+                    for t in texts:
+                        dt.datetime.strptime(t, alternative)
+                except ValueError:
+                    alternative = None
+            return reading, alternative, texts[0]
+    return None
 
 
 def known_export(columns: Iterable[str]) -> str | None:
@@ -169,19 +200,25 @@ def _first_line(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     return (row[0] or "")[:80] if row else ""
 
 
-def timestamp_format_hint(column: str, values: Iterable[str | None], declared: bool) -> str | None:
-    """For rows quarantined by `<column>_is_timestamp`: the format their values seem to be in."""
-    for value in values:
-        text = (value or "").strip()
-        for pattern, fmt in TIMESTAMP_SHAPES:
-            if pattern.match(text):
-                where = (
-                    "in the source's options (or `format:` on the column's mapping)"
-                    if declared
-                    else "in a source of winback.yml for this file"
-                )
-                return (
-                    f"{column} values like {text!r} are not ISO 8601: set "
-                    f"`timestamp_format: '{fmt}'` {where}"
-                )
-    return None
+def timestamp_format_hint(
+    column: str, values: Iterable[str | None], declared: bool, share: float = 1.0
+) -> str | None:
+    """For rows quarantined by `<column>_is_timestamp`: the format their values are in, when
+    most of the file's values failed (`share`) and every sampled one reads with that format (a
+    few garbled values among ISO timestamps get no hint: they are just bad)."""
+    if share < 0.5:
+        return None
+    found = timestamp_format_of(values)
+    if found is None:
+        return None
+    fmt, other, example = found
+    where = (
+        "in the source's options (or `format:` on the column's mapping)"
+        if declared
+        else "in a source of winback.yml for this file"
+    )
+    also = f" (or '{other}' if that is how they are written)" if other else ""
+    return (
+        f"{column} values like {example!r} are not ISO 8601: set "
+        f"`timestamp_format: '{fmt}'`{also} {where}"
+    )

@@ -684,8 +684,9 @@ def _add_hints(con, result: IngestResult, declared: bool) -> None:
             "order by source_row limit 20",
             [result.source_file, rule],
         ).fetchall()
+        share = result.quarantine_by_rule[rule] / max(result.rows_read, 1)
         hint = timestamp_format_hint(
-            rule.removesuffix("_is_timestamp"), [v for (v,) in values], declared
+            rule.removesuffix("_is_timestamp"), [v for (v,) in values], declared, share
         )
         if hint:
             result.hints.append(hint)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from winback.hints import TIMESTAMP_SHAPES, known_export
+from winback.hints import known_export, timestamp_format_of
 from winback.sources import EXTENSIONS
 from winback.sql import sql_literal
 
@@ -102,11 +102,8 @@ def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
 
 
 def _timestamp_format(values: list[str]) -> str | None:
-    for value in values:
-        for pattern, fmt in TIMESTAMP_SHAPES:
-            if pattern.match(value.strip()):
-                return fmt.split(" (")[0]
-    return None
+    found = timestamp_format_of(values)
+    return found[0] if found else None
 
 
 def _yaml_value(text: str) -> str:
