@@ -107,7 +107,7 @@ def test_a_mapping_expression_cannot_become_arbitrary_sql(expression):
 
 def test_mapping_expressions_compile_to_quoted_columns_and_literals():
     column = table_columns("_r", ["Amount", "user id"])
-    assert compile_expression("amount / 100", column) == '(_r."Amount" / 100)'
+    assert compile_expression("amount / 100", column) == '(try_cast(_r."Amount" as double) / 100)'
     assert (
         compile_expression("concat(\"user id\", '-''x')", column)
         == "(concat ( _r.\"user id\" , '-''x' ))"
@@ -480,3 +480,28 @@ def test_a_timestamp_hint_names_a_format_only_when_it_reads_the_values(values, s
         assert hint is None
     else:
         assert expected in hint
+
+
+def test_arithmetic_on_a_files_text_columns_works_as_written(tmp_path):
+    con, (events,) = _ingest_source(
+        tmp_path,
+        {
+            "kind": "events",
+            "mapping": {
+                "user_id": "customer",
+                "event_name": {"constant": "purchase"},
+                "occurred_at": "day",
+                "revenue": "cents / 100 + tip",
+            },
+        },
+        "orders.csv",
+        "customer,day,cents,tip\nc1,2024-01-01,1999,1\nc2,2024-01-02,abc,0\n",
+    )
+    assert (events.rows_loaded, events.rows_quarantined) == (1, 1)
+    assert con.execute("select user_id, revenue::double from raw.events").fetchall() == [
+        ("c1", 20.99)
+    ]
+    # a value that is not a number is not read as "no revenue": the row is quarantined with it
+    assert con.execute("select source_row, rule, value from raw.quarantine").fetchall() == [
+        (2, "revenue_is_number", "abc")
+    ]

@@ -13,8 +13,9 @@ file says can never become arbitrary SQL:
   `in (...)`, parentheses;
 - the functions in `FUNCTIONS` (e.g. `lower(event)`, `coalesce(user_id, anonymous_id)`,
   `concat(a, '-', b)`, `json_object('plan', plan, 'seats', number(seats))`) and `number(x)`,
-  the value as a number (null when it is not one): a file's values are text, so arithmetic
-  needs it, as in `round(number(amount) / 100, 2)` or `number(price) * number(quantity)`.
+  the value as a number (null when it is not one). A file's values are text: a column that is
+  an operand of `+ - * / %` is read as a number by itself (`amount / 100`,
+  `price * quantity`); `number(x)` says so elsewhere (`json_object('seats', number(seats))`).
 
 Every column named must exist in the file (CSV, Parquet), and every name is quoted in the SQL;
 text literals are re-quoted; anything else is refused with a message naming the expression.
@@ -63,6 +64,7 @@ FUNCTIONS = {
 }
 # name -> the type it casts to: `number(x)` compiles to `try_cast(x as double)`
 CASTS = {"number": "double"}
+ARITHMETIC = {"+", "-", "*", "/", "%"}
 KEYWORDS = {"and", "or", "not", "is", "null", "true", "false", "in"}
 OPERATORS = ("||", "<>", "!=", "<=", ">=", "+", "-", "*", "/", "%", "=", "<", ">", "(", ")", ",")
 
@@ -111,11 +113,14 @@ def path_parts(name: str) -> list[str]:
     return [quoted.replace('""', '"') if quoted else bare for quoted, bare in parts]
 
 
-def compile_expression(expression: str, column: Callable[[list[str]], str]) -> str:
+def compile_expression(
+    expression: str, column: Callable[[list[str]], str], keep_bad_numbers: bool = False
+) -> str:
     """The expression as DuckDB SQL; `column` turns a column path into SQL (and refuses a column
     the file does not have)."""
     tokens = tokenize(str(expression))
     out: list[str] = []
+    operands: list[str] = []  # columns read as numbers
     closers: list[str] = []  # what each open parenthesis closes with
     cast_to = None  # the type of a cast function whose parenthesis comes next
     for i, token in enumerate(tokens):
@@ -154,10 +159,25 @@ def compile_expression(expression: str, column: Callable[[list[str]], str]) -> s
         elif token.text.lower() in KEYWORDS:
             out.append(token.text.lower())
         else:
-            out.append(column(path_parts(token.text)))
+            sql = column(path_parts(token.text))
+            previous = tokens[i - 1].text if i else ""
+            if previous in ARITHMETIC or following in ARITHMETIC:
+                # a file's values are text: an operand of arithmetic is read as a number, so
+                # `amount / 100` works as written
+                operands.append(sql)
+                sql = f"try_cast({sql} as double)"
+            out.append(sql)
     if closers:
         raise MappingError(f"unbalanced parentheses in {expression!r}")
-    return "(" + " ".join(out) + ")"
+    sql = "(" + " ".join(out) + ")"
+    if keep_bad_numbers and operands:
+        # an operand that has a value but not a number gives that value instead of a null, so
+        # the contract's rule quarantines the row with it (`revenue_is_number`, value 'abc')
+        text = [f"nullif(trim(cast({c} as varchar)), '')" for c in dict.fromkeys(operands)]
+        bad = [f"case when try_cast({t} as double) is null then {t} end" for t in text]
+        guard = " and ".join(f"coalesce({b}, '') = ''" for b in bad)
+        sql = f"(case when {guard} then cast({sql} as varchar) else coalesce({', '.join(bad)}) end)"
+    return sql
 
 
 def json_path(parts: list[str]) -> str:

@@ -483,7 +483,7 @@ def mapped_select(feed: Feed, references: str, file_columns: list[str]) -> list[
                 if m.lenient:
                     sql, _ = _compile_lenient(m.expression, references, file_columns)
                 else:
-                    sql = compile_expression(m.expression, column)
+                    sql = compile_expression(m.expression, column, keep_bad_numbers=True)
             except MappingError as exc:
                 raise MappingError(f"sources.{feed.source}: mapping of {c.name}: {exc}") from None
             if sql is not None and c.type == "timestamp":
