@@ -173,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(config, summary, progress, started: float) -> None:
-    from winback.reports import disengagement_summary, quarantine_by_rule
+    from winback.reports import disengagement_summary
 
     totals = summary.totals()
     progress("")
@@ -186,7 +186,7 @@ def _print_summary(config, summary, progress, started: float) -> None:
     progress(f"  rows quarantined   {totals['rows_quarantined']:>12,}")
     progress(f"  duplicates dropped {totals['duplicates_dropped']:>12,}")
     if totals["rows_quarantined"] and config.warehouse.exists():
-        for kind, rule, n in quarantine_by_rule(config.warehouse):
+        for kind, rule, n in summary.quarantine_rules:
             progress(f"      {kind:<17} {rule:<34} {n:>8,}")
     if summary.published:
         progress(f"  published to {summary.publish_dir}/winback.duckdb and parquet/:")
@@ -202,18 +202,16 @@ def _print_summary(config, summary, progress, started: float) -> None:
             f"      alerts today: {alerts:,} ({crossed:,} crossed into at risk, the rest started "
             "firing a weak signal): disengagement_alerts"
         )
-    if summary.marts_success and config.warehouse.exists():
-        _print_build_settings(config.warehouse, progress)
+    if summary.marts_success:
+        _print_build_settings(summary, progress)
     for error in summary.errors:
         progress(f"  ERROR: {error}")
     progress(f"  total time {time.perf_counter() - started:.1f}s")
 
 
-def _print_build_settings(warehouse: Path, progress) -> None:
+def _print_build_settings(summary, progress) -> None:
     """The thresholds `cadence: auto` picked for this build, and the build's warnings."""
-    from winback.cadence import build_warnings, resolved_thresholds
-
-    auto = [r for r in resolved_thresholds(warehouse) if r["source"] == "auto"]
+    auto = [r for r in summary.build_settings if r["source"] == "auto"]
     if auto:
         progress("  cadence: auto picked (raw.build_settings has every reason):")
         shown = ", ".join(
@@ -221,7 +219,7 @@ def _print_build_settings(warehouse: Path, progress) -> None:
         )
         for line in textwrap.wrap(shown, 88):
             progress(f"      {line}")
-    for warning in build_warnings(warehouse):
+    for warning in summary.build_warnings:
         progress(f"  WARNING: {warning}")
 
 

@@ -86,6 +86,11 @@ class PipelineSummary:
     publish_dir: str = ""
     errors: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)  # full errors with stack traces
+    # what the summary shows from the warehouse, read while the run still holds it (once the
+    # lock is released the next run may open the file for writing: a reader would block it)
+    quarantine_rules: list[tuple[str, str, int]] = field(default_factory=list)
+    build_settings: list[dict] = field(default_factory=list)
+    build_warnings: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -262,23 +267,51 @@ def run_pipeline(
         _ingest_and_build(
             config, instance, files, summary, progress, full_refresh, preset, settings
         )
+        _read_for_summary(config, summary)
     return summary
+
+
+def _read_for_summary(config: WinbackConfig, summary: PipelineSummary) -> None:
+    from winback.cadence import build_warnings, resolved_thresholds
+    from winback.reports import quarantine_by_rule
+
+    if not config.warehouse.exists():
+        return
+    if summary.totals()["rows_quarantined"]:
+        summary.quarantine_rules = quarantine_by_rule(config.warehouse)
+    if summary.marts_success:
+        summary.build_settings = resolved_thresholds(config.warehouse)
+        summary.build_warnings = build_warnings(config.warehouse)
 
 
 def _check_origin(config: WinbackConfig, allow_mixed: bool) -> None:
     """Refuse (exit 2) a warehouse built from another project or landing folder."""
-    import duckdb
 
     from winback.origin import MixedSources, check_origin, origin_of
 
     config.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(config.warehouse))
+    con = _open_for_writing(config.warehouse)
     try:
         check_origin(con, origin_of(config.project_file, config.landing_dir), allow_mixed)
     except MixedSources as exc:
         raise RunRefused(f"{config.warehouse}: {exc}", exit_code=2) from None
     finally:
         con.close()
+
+
+def _open_for_writing(warehouse: Path, attempts: int = 20):
+    """The warehouse, writable. The run holds the lock, but a reader that does not take it
+    (`winback status`, a read-only tool) may still have the file open for a moment."""
+    import duckdb
+
+    for attempt in range(attempts):
+        try:
+            return duckdb.connect(str(warehouse))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 def _ingest_and_build(config, instance, files, summary, progress, full_refresh, preset, settings):
