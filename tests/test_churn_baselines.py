@@ -16,7 +16,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln
 
 from ml.churn import baselines, bgnbd, metrics
-from winback.generate.purchases import ORDERS_FILE, generate_purchases
+from tests.churn_fixtures import purchase_orders
 
 # the parameters the purchases scenario simulates: CDNOW's (Fader, Hardie and Lee 2005), alpha
 # in days
@@ -39,18 +39,8 @@ def _simulate(n: int, seed: int, days: int = 546, acquisition_days: int = 84) ->
     return pd.DataFrame({"frequency": x, "recency": tx, "T": t})
 
 
-def _orders(root: Path, customers: int, seed: int) -> pd.DataFrame:
-    """The purchases scenario's orders.txt as user_id / activity_date rows."""
-    generate_purchases(root / "landing", root / "truth", customers=customers, seed=seed)
-    orders = pd.read_csv(
-        root / "landing" / ORDERS_FILE,
-        sep=r"\s+",
-        header=None,
-        names=["user_id", "day", "units", "amount"],
-        dtype={"user_id": str, "day": str},
-    )
-    orders["activity_date"] = pd.to_datetime(orders["day"], format="%Y%m%d")
-    return orders[["user_id", "activity_date"]]
+def _orders(root: Path, customers: int = 3_000, seed: int = 42) -> pd.DataFrame:
+    return purchase_orders(root, customers, seed)[["user_id", "activity_date"]]
 
 
 def _relative_errors(params: bgnbd.BgNbdParams) -> dict[str, float]:

@@ -11,7 +11,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from ml.churn import dataset, gates, reasons, registry, train
-from winback.generate.purchases import ORDERS_FILE, generate_purchases
+from tests.churn_fixtures import purchase_orders
 
 HORIZON = 90
 AS_OF = pd.Timestamp("1998-06-30")  # the scenario's last day
@@ -32,16 +32,7 @@ def one_thread():
 
 
 def _orders(root: Path, customers: int = 3_000, seed: int = 42) -> pd.DataFrame:
-    generate_purchases(root / "landing", root / "truth", customers=customers, seed=seed)
-    orders = pd.read_csv(
-        root / "landing" / ORDERS_FILE,
-        sep=r"\s+",
-        header=None,
-        names=["user_id", "day", "units", "amount"],
-        dtype={"user_id": str, "day": str},
-    )
-    orders["activity_date"] = pd.to_datetime(orders["day"], format="%Y%m%d")
-    return orders[["user_id", "activity_date", "amount"]]
+    return purchase_orders(root, customers, seed)
 
 
 def features_at(orders: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:

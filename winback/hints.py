@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from winback.contract import FileKind
-from winback.sql import sql_literal
+from winback.sources import lines_sql
 
 # the columns (lower case) that give an export away; a preset of winback.presets reads it
 EXPORT_SIGNATURES: dict[str, tuple[str, set[str]]] = {
@@ -190,11 +190,7 @@ def rejection_hint(
 
 def _first_line(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     try:
-        row = con.execute(
-            f"select line from read_csv({sql_literal(str(path))}, header = false, "
-            "auto_detect = false, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', "
-            "escape = '') limit 1"
-        ).fetchone()
+        row = con.execute(f"select line from {lines_sql(path)} limit 1").fetchone()
     except duckdb.Error:
         return ""
     return (row[0] or "")[:80] if row else ""

@@ -572,13 +572,7 @@ def ingest_file(
             else:
                 file_columns, text_columns = _file_columns(con, path, fmt)
         except (duckdb.Error, OSError) as exc:
-            if fmt == "csv" and path.is_file() and path.stat().st_size == 0:
-                raise FileRejected(
-                    relative_path, "is empty (a CSV file needs a header row)"
-                ) from exc
-            raise FileRejected(
-                relative_path, f"cannot be read as {fmt}: {short_error(exc)}"
-            ) from exc
+            raise _unreadable(relative_path, path, fmt, exc) from exc
         readable = True
         lower = {c.strip().lower() for c in file_columns}
         if ROW in lower:
@@ -615,6 +609,14 @@ def ingest_file(
     return result
 
 
+def _unreadable(source_file: str, path: Path, fmt: str, exc: BaseException) -> FileRejected:
+    """Why a file could not be opened, in one line."""
+    if path.is_file() and path.stat().st_size == 0:
+        needs = " (a CSV file needs a header row)" if fmt == "csv" else ""
+        return FileRejected(source_file, f"is empty{needs}")
+    return FileRejected(source_file, f"cannot be read as {fmt}: {short_error(exc)}")
+
+
 def _record_rejection(con, kind: FileKind, result: IngestResult) -> None:
     """A rejected file loads nothing: what it loaded before is removed, the log says why."""
     result.rows_loaded = result.rows_quarantined = result.duplicates_dropped = 0
@@ -643,9 +645,7 @@ def _ingest_feed(
         except FileRejected as exc:
             raise FileRejected(source_file, str(exc).split(": ", 1)[-1]) from None
         except (duckdb.Error, OSError) as exc:
-            if path.is_file() and path.stat().st_size == 0:
-                raise FileRejected(source_file, "is empty") from exc
-            raise FileRejected(source_file, f"cannot be read as {fmt}: {short_error(exc)}") from exc
+            raise _unreadable(source_file, path, fmt, exc) from exc
         present = {c.lower() for c in mapped.columns}
         missing = [c for c in kind.required_columns if c not in present]
         if missing:

@@ -103,8 +103,10 @@ def resolve(
     key: str, landing: Path, sources: Iterable[Source] = (), root: Path | None = None
 ) -> PlannedFile | None:
     """The planned file of an ingestion partition key, or None when no file has that key now."""
-    if ":" in key.split("/", 1)[0]:  # <source>.<kind>:<path>
-        return next((p for p in _declared(sources, root) if p.path == key), None)
+    if ":" in key.split("/", 1)[0]:  # <source>.<kind>:<path>: only that source's files
+        source_name = key.split(".", 1)[0]
+        named = [s for s in sources if s.name == source_name]
+        return next((p for p in _declared(named, root) if p.path == key), None)
     file = (Path(landing) / key).resolve()
     kind = kind_for_path(key)
     if kind is None or not file.is_file() or not file.is_relative_to(Path(landing).resolve()):

@@ -65,11 +65,3 @@ def check_origin(con: duckdb.DuckDBPyConnection, origin: Origin, allow_mixed: bo
         )
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con.execute(f"insert into {TABLE} values (?, ?, ?)", [origin.kind, origin.location, now])
-
-
-def warehouse_origins(con: duckdb.DuckDBPyConnection) -> list[Origin]:
-    try:
-        rows = con.execute(f"select kind, location from {TABLE} order by recorded_at").fetchall()
-    except duckdb.CatalogException:
-        return []
-    return [Origin(k, loc) for k, loc in rows]

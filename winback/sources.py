@@ -354,8 +354,10 @@ def reader_sql(
     raise MappingError(f"{fmt} is read by the CSV reader")
 
 
-def _lines_sql(path: Path, options: ReadOptions) -> str:
-    """The file's lines as text, nothing split or unquoted."""
+def lines_sql(path: Path, options: ReadOptions | None = None) -> str:
+    """The file's lines as text (column `line`), nothing split or unquoted: the reader of
+    whitespace and JSON Lines sources, and of the hints and guesses that look at first lines."""
+    options = options or ReadOptions()
     compression = (
         f", compression = {sql_literal(options.compression)}"
         if options.compression != "auto"
@@ -374,7 +376,7 @@ def json_lines_reader_sql(path: Path, options: ReadOptions) -> str:
     skipped."""
     return (
         "(select case when json_valid(line) then case when json_type(line) = 'OBJECT' then line "
-        f"end end as json, line as _winback_line from {_lines_sql(path, options)} "
+        f"end end as json, line as _winback_line from {lines_sql(path, options)} "
         "where trim(line) <> '')"
     )
 
@@ -382,15 +384,7 @@ def json_lines_reader_sql(path: Path, options: ReadOptions) -> str:
 def whitespace_reader_sql(path: Path, options: ReadOptions) -> str:
     """A file whose fields are separated by runs of spaces or tabs (fixed-width-ish exports of
     older systems): each line split, the fields named by `columns`."""
-    compression = (
-        f", compression = {sql_literal(options.compression)}"
-        if options.compression != "auto"
-        else ""
-    )
-    lines = (
-        f"read_csv({sql_literal(str(path))}, header = false, auto_detect = false, "
-        f"columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = ''{compression})"
-    )
+    lines = lines_sql(path, options)
     fields = ", ".join(
         f"_f[{i}] as {quote_identifier(name)}" for i, name in enumerate(options.columns, 1)
     )

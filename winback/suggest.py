@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from winback.hints import known_export, timestamp_format_of
-from winback.sources import EXTENSIONS
+from winback.sources import EXTENSIONS, lines_sql
 from winback.sql import sql_literal
 
 CANDIDATES = {
@@ -57,10 +57,7 @@ USER_COLUMNS = {
 
 
 def _first_values(con: duckdb.DuckDBPyConnection, path: Path, n: int = 20) -> list[str]:
-    rows = con.execute(
-        f"select line from read_csv({sql_literal(str(path))}, header = false, auto_detect = false, "
-        f"columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '') limit {n}"
-    ).fetchall()
+    rows = con.execute(f"select line from {lines_sql(path)} limit {int(n)}").fetchall()
     return [r[0] or "" for r in rows]
 
 
