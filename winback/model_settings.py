@@ -136,6 +136,14 @@ SETTINGS: dict[str, Setting] = {
     "engaged_min_health_score": _number(0, 100),
     "disengaged_after_days": _int(1, 3650),
     "inactive_after_days": _int(1, 3650),
+    # churn risk (docs/churn.md)
+    "churn_horizon_days": _int(1, 730),
+    "churn_activity_events": NAMES,
+    "churn_snapshot_every_days": _int(1, 365),
+    "churn_training_snapshots": _int(4, 520),
+    "churn_retrain_every_days": _int(1, 3650),
+    "churn_high_risk_min": _number(0, 1),
+    "churn_medium_risk_min": _number(0, 1),
 }
 
 

@@ -68,5 +68,13 @@
         'engaged_min_health_score': 50,
         'disengaged_after_days': 30,
         'inactive_after_days': 90,
+
+        'churn_horizon_days': 30,
+        'churn_activity_events': none,
+        'churn_snapshot_every_days': 7,
+        'churn_training_snapshots': 26,
+        'churn_retrain_every_days': 7,
+        'churn_high_risk_min': 0.6,
+        'churn_medium_risk_min': 0.3,
     }) }}
 {% endmacro %}
