@@ -153,6 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 preset=args.preset,
                 settings=settings,
                 allow_mixed=args.add_sources,
+                retrain=args.retrain,
             )
         except RunRefused as exc:
             progress(f"winback: {exc}")
@@ -173,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(config, summary, progress, started: float) -> None:
-    from winback.reports import disengagement_summary
+    from winback.reports import churn_summary, disengagement_summary
 
     totals = summary.totals()
     progress("")
@@ -201,6 +202,19 @@ def _print_summary(config, summary, progress, started: float) -> None:
         progress(
             f"      alerts today: {alerts:,} ({crossed:,} crossed into at risk, the rest started "
             "firing a weak signal): disengagement_alerts"
+        )
+    churn = churn_summary(config.publish_dir) if summary.published else None
+    if churn:
+        progress(
+            f"  churn risk as of {churn['as_of']} ({churn['horizon']}-day horizon, "
+            f"{churn['model']} {churn['version']}):"
+        )
+        progress("      " + " · ".join(f"{tier} risk {n:,}" for tier, n in churn["tiers"]))
+        progress(
+            "      latest backtest fold: "
+            + " · ".join(
+                f"{m} AUC {auc:.3f} Brier {b:.3f}" for m, _, auc, b in churn["latest_fold"]
+            )
         )
     if summary.marts_success:
         _print_build_settings(summary, progress)
@@ -294,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
         "that holds data already (refused otherwise)",
     )
     run.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    run.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train a new churn model version now, whatever the age of the current one "
+        "(it still has to pass the promotion gate; docs/churn.md)",
+    )
     run.add_argument(
         "--wait",
         metavar="SECONDS",

@@ -164,10 +164,16 @@ def mark_built(con, watermark) -> None:
         )
 
 
+# the models that read what the churn steps in Python write (dbt source `ml`), and everything
+# downstream of them: built by a second dbt invocation once the scores exist
+AFTER_ML = "source:ml+"
+
+
 @dbt_assets(
     manifest=winback_project.manifest_path,
     project=winback_project,
     dagster_dbt_translator=WinbackDbtTranslator(),
+    exclude=AFTER_ML,
 )
 def winback_dbt_models(
     context: dg.AssetExecutionContext,
@@ -208,15 +214,23 @@ def winback_dbt_models(
         f"preset={variables.get('preset') or 'none'}, settings={config.settings or 'defaults'}"
         + (", full refresh" if config.full_refresh else "")
     )
-    # dbt holds the warehouse (one writer) until it ends, so the marts' row counts and charts
-    # are added afterwards: events are collected, then sent in dbt's (topological) order.
+    events = yield from _run_dbt_build(
+        context, dbt, warehouse, dbt_build_args(variables, config.full_refresh)
+    )
+    with warehouse.get_connection() as con:
+        mark_built(con, watermark)
+        extra = build_metadata(build)
+        events = [_with_mart_metadata(context, con, event, extra) for event in events]
+    yield from events
+
+
+def _run_dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, args: list[str]):
+    """Run dbt and return its events; on failure, yield what it built and raise one line.
+    dbt holds the warehouse (one writer) until it ends, so the marts' row counts and charts
+    are added afterwards: events are collected, then sent in dbt's (topological) order."""
     events, failure = [], None
     with dbt_subprocess_environment(warehouse.path):
-        invocation = dbt.cli(
-            dbt_build_args(variables, config.full_refresh),
-            context=context,
-            target_path=DBT_TARGET_DIR,
-        )
+        invocation = dbt.cli(args, context=context, target_path=DBT_TARGET_DIR)
         try:
             for event in invocation.stream():
                 events.append(event)
@@ -225,10 +239,24 @@ def winback_dbt_models(
     if failure is not None:
         yield from events  # what dbt built before failing is still recorded
         raise dg.Failure(description=dbt_failure_line(invocation, failure)) from failure
+    return events
+
+
+@dbt_assets(
+    manifest=winback_project.manifest_path,
+    project=winback_project,
+    dagster_dbt_translator=WinbackDbtTranslator(),
+    select=AFTER_ML,
+    name="winback_churn_marts",
+)
+def winback_churn_marts(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
+    """The churn marts (and, later, what reads them): built after the churn scores, with the
+    settings the features were built with (they read features.churn_settings, not vars)."""
+    events = yield from _run_dbt_build(context, dbt, warehouse, ["build"])
     with warehouse.get_connection() as con:
-        mark_built(con, watermark)
-        extra = build_metadata(build)
-        events = [_with_mart_metadata(context, con, event, extra) for event in events]
+        events = [_with_mart_metadata(context, con, event) for event in events]
     yield from events
 
 
@@ -377,7 +405,13 @@ def mart_asset_keys(model_names: Sequence[str] | None = None) -> list[dg.AssetKe
         for n in manifest["nodes"].values()
         if n["resource_type"] == "model" and n["fqn"][1] == "marts"
     )
-    return [get_asset_key_for_model([winback_dbt_models], name) for name in names]
+    keys = []
+    for name in names:
+        try:
+            keys.append(get_asset_key_for_model([winback_dbt_models], name))
+        except KeyError:  # a model after the churn steps
+            keys.append(get_asset_key_for_model([winback_churn_marts], name))
+    return keys
 
 
-defs = dg.Definitions(assets=[winback_dbt_models])
+defs = dg.Definitions(assets=[winback_dbt_models, winback_churn_marts])

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration import automation, dbt, ingest, publish
+from orchestration import automation, churn, dbt, ingest, publish
 from orchestration.project import use_this_environments_dbt, winback_project
 from orchestration.resources import WarehouseResource, WinbackSettings
 
@@ -21,6 +21,7 @@ def resources() -> dict:
 defs = dg.Definitions.merge(
     ingest.defs,
     dbt.defs,
+    churn.defs,
     publish.defs,
     automation.defs,
     dg.Definitions(resources=resources(), executor=dg.in_process_executor),

@@ -183,8 +183,10 @@ def build_marts(
     start_date: dt.date | None = None,
     preset: str | None = None,
     settings: dict | None = None,
+    retrain: bool = False,
 ) -> dg.ExecuteInProcessResult:
-    from orchestration.dbt import DbtBuildConfig, winback_dbt_models
+    from orchestration.churn import ChurnModelConfig, churn_model, churn_scores, churn_training_set
+    from orchestration.dbt import DbtBuildConfig, winback_churn_marts, winback_dbt_models
     from orchestration.publish import published_marts
 
     dbt_config = DbtBuildConfig(
@@ -195,10 +197,23 @@ def build_marts(
         settings=settings or {},
     )
     return dg.materialize(
-        [winback_dbt_models, published_marts],
+        [
+            winback_dbt_models,
+            churn_training_set,
+            churn_model,
+            churn_scores,
+            winback_churn_marts,
+            published_marts,
+        ],
         instance=instance,
         resources=_run_resources(config),
-        run_config=dg.RunConfig(ops={winback_dbt_models.op.name: dbt_config}, loggers=QUIET),
+        run_config=dg.RunConfig(
+            ops={
+                winback_dbt_models.op.name: dbt_config,
+                churn_model.op.name: ChurnModelConfig(retrain=retrain),
+            },
+            loggers=QUIET,
+        ),
         raise_on_error=False,
     )
 
@@ -240,6 +255,7 @@ def run_pipeline(
     preset: str | None = None,
     settings: dict | None = None,
     allow_mixed: bool = False,
+    retrain: bool = False,
 ) -> PipelineSummary:
     """Ingest every landing file, then build and publish the marts, holding the warehouse's run
     lock throughout. Raises `SettingError` / `RunRefused` / `WarehouseBusy` before anything
@@ -265,7 +281,7 @@ def run_pipeline(
             if removed:
                 progress(f"  removed what an interrupted publication left: {', '.join(removed)}")
         _ingest_and_build(
-            config, instance, files, summary, progress, full_refresh, preset, settings
+            config, instance, files, summary, progress, full_refresh, preset, settings, retrain
         )
         _read_for_summary(config, summary)
     return summary
@@ -314,7 +330,9 @@ def _open_for_writing(warehouse: Path, attempts: int = 20):
     raise AssertionError("unreachable")
 
 
-def _ingest_and_build(config, instance, files, summary, progress, full_refresh, preset, settings):
+def _ingest_and_build(
+    config, instance, files, summary, progress, full_refresh, preset, settings, retrain=False
+):
     where = config.project_file or config.landing_dir
     progress(f"Ingesting {len(files)} file(s) of {where}")
     for i, planned in enumerate(files, 1):
@@ -348,7 +366,12 @@ def _ingest_and_build(config, instance, files, summary, progress, full_refresh, 
     started = time.perf_counter()
     with contextlib.redirect_stdout(_DbtLineFilter(progress)):
         result = build_marts(
-            config, instance, full_refresh=full_refresh, preset=preset, settings=settings
+            config,
+            instance,
+            full_refresh=full_refresh,
+            preset=preset,
+            settings=settings,
+            retrain=retrain,
         )
     summary.marts_seconds = time.perf_counter() - started
     summary.marts_success = result.success

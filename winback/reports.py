@@ -75,3 +75,45 @@ def disengagement_summary(publish_dir: Path) -> dict | None:
                 "from disengagement_alerts"
             ).fetchone(),
         }
+
+
+def churn_summary(publish_dir: Path) -> dict | None:
+    """Users per risk tier, the scoring version, and the latest backtest fold of the last
+    training against the baselines, from the publication."""
+    path = Path(publish_dir) / PUBLISHED_DB
+    if not path.exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = {r[0] for r in con.execute("show tables").fetchall()}
+        if not {"churn_scores", "churn_model_evaluation"} <= tables:
+            return None
+        head = con.execute(
+            "select any_value(as_of_date), any_value(model_version), any_value(model_name), "
+            "any_value(horizon_days), count(*) from churn_scores"
+        ).fetchone()
+        if not head[4]:
+            return None
+        tiers = con.execute(
+            "select risk_tier, count(*) from churn_scores group by 1 "
+            "order by case risk_tier when 'high' then 0 when 'medium' then 1 else 2 end"
+        ).fetchall()
+        # the backtest of the scoring version, else (the recency fallback) of the last training
+        folds = con.execute(
+            "with version as (select coalesce((select max(model_version) from "
+            "churn_model_evaluation where model_version = ?), (select model_version from "
+            "churn_model_evaluation order by trained_as_of desc, model_version limit 1)) as v) "
+            "select model, kind, roc_auc, brier from churn_model_evaluation, version "
+            "where model_version = version.v and fold = (select max(fold) from "
+            "churn_model_evaluation, version where model_version = version.v) "
+            "order by kind desc, model",
+            [head[1]],
+        ).fetchall()
+        return {
+            "as_of": head[0],
+            "version": head[1],
+            "model": head[2],
+            "horizon": head[3],
+            "users": head[4],
+            "tiers": tiers,
+            "latest_fold": folds,
+        }

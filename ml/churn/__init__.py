@@ -11,4 +11,9 @@
 - `registry`: model versions on disk with a JSON card, and when to retrain.
 - `gates`: the promotion gate against the baselines, and the population stability index.
 - `reasons`: the top reasons per user, in words a CRM person understands.
+- `score`: every user scored with tier-ready probabilities and reasons; the calibration and
+  lift tables of a backtest.
+- `plots`: the calibration plot and the lift chart.
+- `pipeline`: the steps end to end on a warehouse (features in, `ml` tables out), which the
+  Dagster assets in `orchestration.churn` call.
 """

@@ -11,6 +11,11 @@ bytes and the same card, hence the same id, whatever the day; saving it again on
 `created_at` (the last time it was trained). `created_at` is passed in, never read from the
 clock, so that a run and its tests are reproducible.
 
+Saving a version does not make it score: `promote` points `current.json` at the version that
+passed the promotion gate (`ml.churn.gates`), and `current` reads it back. A candidate the gate
+blocked is saved too (its card says why), so its figures can be looked at, while the previous
+version keeps scoring.
+
 The model file is a pickle (joblib): load only what this platform wrote. `load` checks the
 file's hash against the card, so a file swapped or truncated on disk is refused.
 """
@@ -32,6 +37,7 @@ import pandas as pd
 from ml.churn.train import ChurnModel
 
 MODEL_FILE = "model.joblib"
+CURRENT_FILE = "current.json"
 CARD_FILE = "card.json"
 ID_LENGTH = 16
 
@@ -191,3 +197,31 @@ def needs_retraining(
         raise ValueError(f"needs_retraining: every_days must be >= 1, got {every_days}")
     age = _utc(today).normalize() - _utc(card["created_at"]).normalize()
     return age.days >= every_days
+
+
+def promote(folder: str | Path, model_id: str, *, promoted_at: str | dt.datetime | dt.date) -> None:
+    """Make version `model_id` the one that scores (atomically: a reader sees the old pointer
+    or the new one)."""
+    root = Path(folder)
+    if not (root / model_id / CARD_FILE).exists():
+        raise FileNotFoundError(f"model registry: no version {model_id!r} under {folder}")
+    pointer = {"id": model_id, "promoted_at": _created_at(promoted_at)}
+    _write_atomically(root / CURRENT_FILE, json.dumps(pointer, indent=2).encode())
+
+
+def current(folder: str | Path) -> dict | None:
+    """The card of the version that scores, or None before any was promoted."""
+    path = Path(folder) / CURRENT_FILE
+    if not path.exists():
+        return None
+    try:
+        model_id = json.loads(path.read_text())["id"]
+    except (json.JSONDecodeError, KeyError) as error:
+        raise ValueError(f"model registry: {path} is not a valid pointer ({error})") from error
+    card_path = Path(folder) / model_id / CARD_FILE
+    if not card_path.exists():
+        raise FileNotFoundError(
+            f"model registry: {path} points at version {model_id!r}, which is not under "
+            f"{folder}; retrain with winback run --retrain"
+        )
+    return json.loads(card_path.read_text())

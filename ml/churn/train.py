@@ -170,14 +170,33 @@ class ChurnModel:
         }
 
 
+# the most rows a model learns on: beyond it, a fixed sample of the fitting rows (a hash of user
+# and snapshot, so the same frame always gives the same sample). Measured on the demo (20,000
+# users, 21 weekly snapshots): the logistic fit is the slow part (about 5 s per 150,000 rows
+# on 2 cores), and ROC AUC moves in the fourth decimal between 100,000 and 150,000 rows.
+MAX_FIT_ROWS = 100_000
+
+
+def sample_rows(frame: pd.DataFrame, max_rows: int = MAX_FIT_ROWS) -> pd.DataFrame:
+    """At most `max_rows` rows of `frame`, the same ones for the same frame: those with the
+    smallest hash of (user_id, snapshot_date), kept in the frame's order."""
+    if len(frame) <= max_rows:
+        return frame
+    keys = pd.util.hash_pandas_object(frame[[USER, SNAPSHOT]], index=False).to_numpy()
+    keep = np.sort(np.argsort(keys, kind="stable")[:max_rows])
+    return frame.iloc[keep]
+
+
 def fit_model(
     frame: pd.DataFrame,
     name: str,
     calibration_snapshots: int = 1,
     method: str = CALIBRATION,
+    max_fit_rows: int = MAX_FIT_ROWS,
 ) -> ChurnModel:
     """Candidate `name` fitted on a labelled frame: the model on every snapshot but the last
-    `calibration_snapshots`, its calibration on those."""
+    `calibration_snapshots` (at most `max_fit_rows` of their rows, `sample_rows`), its
+    calibration on those."""
     frame = validate_frame(frame, labelled=True)
     features = feature_columns(frame)
     dates = snapshots(frame)
@@ -190,7 +209,7 @@ def fit_model(
     fit_dates = tuple(dates[:-calibration_snapshots])
     cal_dates = tuple(dates[-calibration_snapshots:])
     split = Fold(0, fit_dates, cal_dates)
-    fit_rows, cal_rows = split.train(frame), split.validation(frame)
+    fit_rows, cal_rows = sample_rows(split.train(frame), max_fit_rows), split.validation(frame)
     x_fit, y_fit = _xy(fit_rows, features)
     x_cal, y_cal = _xy(cal_rows, features)
     _two_classes(y_fit, f"fit {name}", fit_dates)
