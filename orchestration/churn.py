@@ -232,7 +232,27 @@ def churn_model(
             frame, settings, folder, created_at=now, has_current=current is not None
         )
     except ChurnDataError as exc:
-        raise dg.Failure(description=f"churn model: {exc}") from None
+        # not enough labelled history (or one class only): a data condition, not a failure of
+        # the run; the current version, if any, keeps scoring, else there are no scores today
+        keeps = f"{current['id']} keeps scoring" if current else "no churn scores until then"
+        context.log.warning(f"churn model: not trained: {exc}; {keeps}")
+        yield dg.MaterializeResult(
+            asset_key=MODEL,
+            metadata={
+                "trained": False,
+                "not_trained_because": str(exc),
+                "model_version": current["id"] if current else "none",
+                "registry": dg.MetadataValue.path(str(folder)),
+            },
+        )
+        yield from _evaluation_results(warehouse, trained=False)
+        yield dg.AssetCheckResult(
+            check_name="promotion_gate",
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"no candidate could be trained: {exc}; {keeps}",
+        )
+        return
     with warehouse.get_connection() as con:
         write_evaluation(con, outcome, settings)
     scoring = outcome.scoring_card or current
@@ -258,7 +278,7 @@ def churn_model(
     }
     if outcome.fallback_card is not None:
         context.log.warning(
-            "churn model: the candidate was blocked and no model scored before; the recency "
+            "churn model: the candidate was blocked and no model scored before; the baseline "
             f"fallback {outcome.fallback_card['id']} scores until a candidate passes"
         )
     yield dg.MaterializeResult(asset_key=MODEL, metadata=metadata)
@@ -267,7 +287,7 @@ def churn_model(
         description = f"{outcome.card['id']} ({outcome.chosen}) passed and now scores"
     elif outcome.fallback_card is not None:
         description = (
-            f"{outcome.card['id']} ({outcome.chosen}) blocked; the recency fallback "
+            f"{outcome.card['id']} ({outcome.chosen}) blocked; the fallback "
             f"{outcome.fallback_card['id']} scores"
         )
     else:
@@ -337,6 +357,7 @@ def _charts(predictions) -> dict:
 def churn_scores(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, winback: WinbackSettings
 ):
+    from ml.churn import registry
     from ml.churn.gates import PSI_SIGNIFICANT, psi_verdict
     from ml.churn.pipeline import (
         ChurnDataError,
@@ -360,6 +381,9 @@ def churn_scores(
             "where least(signup_date, seen.first_event_date) <= ?",
             [settings.as_of_date],
         ).fetchone()[0]
+    if registry.current(folder) is None:
+        yield from _no_model_yet(context, warehouse, settings, known, folder)
+        return
     try:
         scores, card = score(frame, folder, settings, _now(winback))
     except ChurnDataError as exc:
@@ -418,6 +442,34 @@ def churn_scores(
             if psi is None
             else f"PSI {psi:.3f} between the training scores and today's: {psi_verdict(psi)}"
         ),
+    )
+
+
+def _no_model_yet(context, warehouse, settings, known: int, folder):
+    """No version was ever promoted (the history is too short to train one): today's scores
+    are empty, said loudly, and the rest of the run goes on."""
+    from ml.churn.pipeline import ensure_tables
+
+    with warehouse.get_connection() as con:
+        ensure_tables(con)
+        con.execute("delete from ml.churn_scores where as_of_date = ?", [settings.as_of_date])
+    message = (
+        f"no churn model under {folder} (ml/churn_model says why, usually a history too short "
+        f"for the {settings.horizon_days}-day horizon): {known:,} known users not scored"
+    )
+    context.log.warning(message)
+    yield dg.MaterializeResult(
+        metadata={"dagster/row_count": 0, "as_of_date": str(settings.as_of_date), "note": message}
+    )
+    yield dg.AssetCheckResult(
+        check_name="scores_complete",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=message,
+        metadata={"known_users": int(known), "scored_rows": 0},
+    )
+    yield dg.AssetCheckResult(
+        check_name="score_drift", passed=True, description="no scores to compare"
     )
 
 

@@ -9,7 +9,7 @@ for real and built with the real `dbt build`:
 - churn_snapshots: the dates, only closed label windows train, churn_training_snapshots caps;
 - expected feature values on a hand-made user; a profile-only user; a later signup;
 - the pattern evidence on the as-of date against user_disengagement_patterns (three known
-  differences are strict xfails naming the bug in churn_features.sql);
+  differences were bugs, fixed in churn_features.sql);
 - lineage: no mart reads churn_labels, directly or transitively.
 
 The warehouses are built once per module (fixture `builds`); the leakage test, which needs a
@@ -573,13 +573,6 @@ def test_the_pattern_evidence_on_the_as_of_date_is_the_patterns_marts(base):
     assert evidence_mismatches(base, columns) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="churn_features bug: pattern_never_activated tests tenure_days (from the signup) "
-    "against activation_window_days, user_disengagement_patterns the days since the first "
-    "active day: a user who signed up long before a recent first activity is never_activated "
-    "in the features but still provisional in the mart",
-)
 def test_never_activated_waits_for_the_activation_window_after_the_first_active_day(base):
     assert rows(
         base,
@@ -592,22 +585,10 @@ def test_never_activated_waits_for_the_activation_window_after_the_first_active_
     assert evidence_mismatches(base, ["never_activated"]) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="churn_features bug: usual_gap_days is always long_window_days / active days, "
-    "ignoring the usual_gap_basis setting (gaps) that user_disengagement_patterns' stopped "
-    "rule uses",
-)
 def test_usual_gap_follows_usual_gap_basis(builds):
     assert evidence_mismatches(builds["fortnightly"], ["usual_gap", "stopped"]) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="churn_features bug: messages_received_90 counts 'sent' rows only, so a message "
-    "logged as delivered (no 'sent' row) is not received, unlike user_daily_health "
-    "(received = sent or delivered, once per message)",
-)
 def test_a_delivered_message_counts_as_received(base):
     assert features(base, "esp_reader", 0, ["messages_received_90"]) == {"messages_received_90": 2}
 

@@ -37,10 +37,12 @@ SCHEMA = "ml"
 THREADS = 1
 N_FOLDS = 3
 RISK_TIERS = ("high", "medium", "low")
-# the fallback when the first candidate ever is blocked: recency alone, calibrated like the
-# candidates (the recency baseline as a model that can be saved and scored)
-FALLBACK_FEATURES = ("days_since_last_activity",)
-FALLBACK_MODEL = "logistic"
+# the fallback when the first candidate ever is blocked: the better baseline as a model that
+# can be saved and scored, calibrated like the candidates (recency alone, or BG/NBD's log-odds)
+FALLBACKS = {
+    "recency": ("logistic", ("days_since_last_activity",)),
+    "bgnbd": ("bgnbd_calibrated", train.BGNBD_FEATURES),
+}
 
 TABLES = {
     "churn_scores": """user_id varchar not null, as_of_date date not null,
@@ -63,6 +65,32 @@ TABLES = {
 
 class ChurnDataError(ValueError):
     """The features or labels cannot train or score a model; the message says why."""
+
+
+class HistoryTooShort(ChurnDataError):
+    """Not enough labelled history for one backtest fold: the run goes on without scores."""
+
+
+def feasible_folds(frame: pd.DataFrame, horizon_days: int, wanted: int = N_FOLDS) -> int:
+    """The most folds (up to `wanted`) the labelled snapshots allow, each with at least two
+    training snapshots whose window closed before its validation date; `HistoryTooShort`
+    when not even one fits."""
+    from ml.churn.dataset import split_folds
+
+    snapshots = frame[SNAPSHOT].nunique() if len(frame) else 0
+    for n in range(wanted, 0, -1):
+        try:
+            split_folds(frame, n, horizon_days=horizon_days)
+            return n
+        except ValueError:
+            continue
+    raise HistoryTooShort(
+        f"{snapshots} labelled snapshot(s) are too few to backtest a {horizon_days}-day horizon: "
+        f"a fold needs two training snapshots at least {horizon_days} days before its "
+        f"validation snapshot, so about {2 * horizon_days + 14} days of history before the "
+        f"last {horizon_days}; no churn model is trained or scored until there is "
+        "(or lower churn_horizon_days)"
+    )
 
 
 @dataclass(frozen=True)
@@ -141,7 +169,8 @@ def retrain_reason(
         return "no model yet"
     if card.get("horizon_days") != settings.horizon_days:
         return f"the horizon changed ({card.get('horizon_days')} -> {settings.horizon_days} days)"
-    if list(card.get("features", [])) != features and not card.get("extra", {}).get("fallback"):
+    extra = card.get("extra", {})
+    if extra.get("input_features", card.get("features")) != features and not extra.get("fallback"):
         return "the feature list changed"
     if card.get("extra", {}).get("fallback") and registry.needs_retraining(card, today, 1):
         return "the current model is the recency fallback; trying the candidates again"
@@ -183,12 +212,8 @@ def train_and_gate(
     was promoted before, the recency fallback is fitted, saved and promoted instead, so that
     every user still gets a calibrated probability."""
 
-    if frame.empty:
-        raise ChurnDataError(
-            "no labelled snapshot: the history is shorter than the churn horizon "
-            f"({settings.horizon_days} days) plus one snapshot; lower churn_horizon_days or "
-            "wait for more history"
-        )
+    n_folds = feasible_folds(frame, settings.horizon_days, n_folds)
+    frame = train.with_bgnbd_features(frame, settings.horizon_days)
     with threadpool_limits(THREADS):
         return _train_and_gate(frame, settings, folder, created_at, has_current, n_folds)
 
@@ -211,6 +236,8 @@ def _train_and_gate(frame, settings, folder, created_at, has_current, n_folds) -
     model = train.fit_final(frame, chosen)
     timings["final_fit"] = time.perf_counter() - started
     extra = {
+        # every feature column the training set had (the model leaves out those with no value)
+        "input_features": [c for c in _feature_names(frame) if c not in train.BGNBD_FEATURES],
         "reference_score_quantiles": reference_quantiles(model, frame),
         "as_of_date": settings.as_of_date.isoformat(),
         "activity_events": list(settings.activity_events or []),
@@ -231,18 +258,21 @@ def _train_and_gate(frame, settings, folder, created_at, has_current, n_folds) -
         registry.promote(folder, card["id"], promoted_at=created_at)
         outcome.promoted = True
     elif not has_current:
-        columns = [USER, SNAPSHOT, *FALLBACK_FEATURES, LABEL]
-        fallback = train.fit_final(frame[columns], FALLBACK_MODEL)
+        # the better baseline (by Brier score on the latest fold), as a calibrated model
+        better = min(baselines, key=lambda name: (baselines[name]["brier"], name))
+        name, features = FALLBACKS["bgnbd" if better == "bgnbd" else "recency"]
+        columns = [USER, SNAPSHOT, *[c for c in features if c in frame], LABEL]
+        fallback = train.fit_final(frame[columns], name)
         fallback_card = registry.save(
             folder,
             fallback,
             created_at=created_at,
             horizon_days=settings.horizon_days,
-            metrics=results[results["model"] == "recency"],
+            metrics=results,
             extra={
                 **extra,
                 "reference_score_quantiles": reference_quantiles(fallback, frame),
-                "fallback": "recency baseline (the candidate was blocked)",
+                "fallback": f"the {better} baseline (the candidate was blocked)",
             },
         )
         registry.promote(folder, fallback_card["id"], promoted_at=created_at)
@@ -308,6 +338,7 @@ def score(
         raise ChurnDataError(
             f"no known user on the as-of date {settings.as_of_date}: nothing to score"
         )
+    frame = train.with_bgnbd_features(frame, settings.horizon_days)
     with threadpool_limits(THREADS):
         scores = score_users(model, frame, settings.as_of_date, card["id"])
     scores["risk_tier"] = risk_tiers(scores["churn_probability"].to_numpy(), settings)

@@ -64,6 +64,7 @@ from ml.churn.dataset import SNAPSHOT, USER
 from ml.churn.train import ChurnModel
 
 N_REASONS = 3
+LINEAR_MODELS = ("logistic", "bgnbd_calibrated")
 
 
 @dataclass(frozen=True)
@@ -591,10 +592,15 @@ def _median_swap_by_prediction(model: ChurnModel, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _is_linear(model: ChurnModel) -> bool:
+    """A logistic-regression pipeline (`logistic`, `bgnbd_calibrated`): exact terms."""
+    return model.name in LINEAR_MODELS
+
+
 def _fast_trees(model: ChurnModel, x: np.ndarray) -> _TreeCodes | None:
     """The code tables of a tree model when they reproduce its probabilities bit for bit on
     the first rows of `x`, else None (the prediction-based swap runs)."""
-    if model.name == "logistic" or len(x) == 0 or not _TreeCodes.supports(model):
+    if _is_linear(model) or len(x) == 0 or not _TreeCodes.supports(model):
         return None
     codes = _TreeCodes(model)
     head = x[:_CHECK_ROWS]
@@ -606,7 +612,7 @@ def _fast_trees(model: ChurnModel, x: np.ndarray) -> _TreeCodes | None:
 
 def _blocks(model: ChurnModel, x: np.ndarray, swap: bool = True):
     """(start, P(churn), contributions or None) per block of rows."""
-    if model.name == "logistic":
+    if _is_linear(model):
         steps = model.estimator
         for start in range(0, len(x), _BLOCK_ROWS):
             block = x[start : start + _BLOCK_ROWS]

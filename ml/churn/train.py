@@ -64,7 +64,7 @@ from ml.churn.dataset import (
     validate_frame,
 )
 
-CANDIDATES = ("logistic", "hgb")
+CANDIDATES = ("logistic", "hgb", "bgnbd_calibrated")
 BASELINES = ("recency", "bgnbd")
 CALIBRATION = "sigmoid"
 # the column the recency baseline reads; without it, BG/NBD's T - recency
@@ -72,6 +72,7 @@ DAYS_SINCE_LAST = "days_since_last_activity"
 
 MODEL_PARAMS: dict[str, dict[str, object]] = {
     "logistic": {"C": 1.0, "max_iter": 1000},
+    "bgnbd_calibrated": {"C": 1.0, "max_iter": 1000},
     "hgb": {
         "max_iter": 100,
         "learning_rate": 0.1,
@@ -84,6 +85,7 @@ MODEL_PARAMS: dict[str, dict[str, object]] = {
 }
 PREPROCESSING = {
     "logistic": "median imputation, signed log1p, standardisation",
+    "bgnbd_calibrated": "BG/NBD's log-odds features only, median imputation, standardisation",
     "hgb": "none (the trees route missing values)",
 }
 METRIC_COLUMNS = ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift", "churn_rate", "n")
@@ -108,6 +110,14 @@ def build_estimator(name: str) -> ClassifierMixin:
         )
     if name == "hgb":
         return HistGradientBoostingClassifier(**MODEL_PARAMS["hgb"])
+    if name == "bgnbd_calibrated":
+        return Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                ("scale", StandardScaler()),
+                ("model", LogisticRegression(**MODEL_PARAMS["bgnbd_calibrated"])),
+            ]
+        )
     raise ValueError(f"unknown model {name!r}; the candidates are {list(CANDIDATES)}")
 
 
@@ -210,6 +220,16 @@ def fit_model(
     cal_dates = tuple(dates[-calibration_snapshots:])
     split = Fold(0, fit_dates, cal_dates)
     fit_rows, cal_rows = sample_rows(split.train(frame), max_fit_rows), split.validation(frame)
+    # a feature with no value at all in the fitting rows (no message ever sent, in a store's
+    # order log) tells the model nothing, and the trees cannot bin it: the model leaves it out
+    features = [c for c in features if fit_rows[c].notna().any()]
+    if name in FEATURE_SUBSETS:
+        features = [c for c in features if c in FEATURE_SUBSETS[name]]
+        if not features:
+            raise ValueError(
+                f"fit {name}: the frame has none of its features {list(FEATURE_SUBSETS[name])} "
+                "with a value (with_bgnbd_features adds them where there is repeat activity)"
+            )
     x_fit, y_fit = _xy(fit_rows, features)
     x_cal, y_cal = _xy(cal_rows, features)
     _two_classes(y_fit, f"fit {name}", fit_dates)
@@ -300,6 +320,54 @@ def has_bgnbd_columns(frame: pd.DataFrame) -> bool:
     return set(bgnbd.SUMMARY_COLUMNS) <= set(frame.columns)
 
 
+BGNBD_FEATURES = ("bgnbd_logit_alive", "bgnbd_logit_no_purchase", "bgnbd_expected_purchases")
+# candidates that read only some features: `bgnbd_calibrated` is BG/NBD itself, its log-odds
+# calibrated by a logistic regression (what a CRM analyst's BG/NBD becomes once its
+# probabilities are made honest): on data that is BG/NBD by construction, where no other
+# feature adds anything, it is the candidate that can match the baseline's ranking
+FEATURE_SUBSETS = {"bgnbd_calibrated": BGNBD_FEATURES}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), clipped to +-20: a probability on the scale a logistic model adds."""
+    p = np.clip(np.asarray(p, dtype=float), 2e-9, 1 - 2e-9)
+    return np.log(p) - np.log1p(-p)
+
+
+def with_bgnbd_features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """The frame with BG/NBD's view of each user as three more features: the log-odds of
+    P(alive) and of P(no qualifying day in the horizon), and the expected qualifying days in
+    it, from BG/NBD fitted
+    on each snapshot's own histories (frequency, recency, T at that date; no label is read, so
+    a snapshot's values depend on nothing after it). The candidates then start from what the
+    buy-till-you-die model knows and add what it cannot see (messages, signals, trends).
+    Users without a history (nothing to summarise) get NaN. A frame without the summary
+    columns is returned as it is."""
+    if not has_bgnbd_columns(frame):
+        return frame
+    cols = list(bgnbd.SUMMARY_COLUMNS)
+    out = frame.copy()
+    for name in BGNBD_FEATURES:
+        out[name] = np.nan
+    snapshot = out[SNAPSHOT].to_numpy()
+    known = out[cols].notna().all(axis=1).to_numpy()
+    for date in np.unique(snapshot):
+        rows = (snapshot == date) & known
+        summary = out.loc[rows, cols].astype(float)
+        # a fit needs some repeat activity to say anything
+        if len(summary) < 20 or (summary["frequency"] > 0).sum() < 5:
+            continue
+        params = bgnbd.fit(summary)
+        out.loc[rows, "bgnbd_logit_alive"] = _logit(bgnbd.p_alive(params, summary))
+        out.loc[rows, "bgnbd_logit_no_purchase"] = _logit(
+            bgnbd.p_no_purchase(params, summary, horizon_days)
+        )
+        out.loc[rows, "bgnbd_expected_purchases"] = bgnbd.expected_purchases(
+            params, summary, horizon_days
+        )
+    return out
+
+
 def bgnbd_baseline_proba(
     train: pd.DataFrame, validation: pd.DataFrame, horizon_days: int
 ) -> np.ndarray:
@@ -336,6 +404,10 @@ def fold_predictions(
     (candidate / baseline), `user_id`, `snapshot_date`, `label`, `churn_probability`. What
     `backtest` scores, and what a calibration table or lift chart is drawn from."""
     labelled = _labelled(frame, as_of_date, horizon_days)
+    # a candidate that reads only some features runs when the frame has them
+    models = tuple(
+        m for m in models if m not in FEATURE_SUBSETS or set(FEATURE_SUBSETS[m]) & set(frame)
+    )
     folds = split_folds(
         labelled, n_folds, min_train_snapshots=min_train_snapshots, horizon_days=horizon_days
     )

@@ -78,6 +78,7 @@ qualifying as (
         activity_date,
         count(*) over (by_user range between {{ long_window - 1 }} preceding and current row) as active_days_long,
         count(*) over (by_user range between {{ short_window - 1 }} preceding and current row) as active_days_short,
+        min(activity_date) over (by_user range between {{ long_window - 1 }} preceding and current row) as first_active_in_window,
         min(activity_date) over (partition by user_id) as first_active_date
     from (
         select user_id, activity_date from days where is_qualifying
@@ -94,6 +95,7 @@ qualifying_running as (
         max(active_days_long) over running as peak_active_days_28,
         active_days_long as active_days_28_before_stop,
         active_days_short as active_days_7_before_stop,
+        first_active_in_window,
         sum(case when activity_date < first_active_date + {{ activation_window }} then 1 else 0 end)
             over running as active_days_first_window
     from qualifying
@@ -112,21 +114,41 @@ all_running as (
 ),
 
 messages as (
-    select user_id, message_event, message_event_date
+    select user_id, message_id, message_event, message_event_date
     from {{ ref('stg_landing__messages') }}
+),
+
+{#- Each message once, on the day it was first received (sent or delivered) and first engaged
+    with (opened or clicked), as user_daily_health counts them. -#}
+message_firsts as (
+    select
+        user_id,
+        message_id,
+        min(case when message_event in ('sent', 'delivered') then message_event_date end) as received_date,
+        min(case when message_event in ('open', 'click') then message_event_date end) as engaged_date
+    from messages
+    group by user_id, message_id
+),
+
+message_days as (
+    select user_id, received_date as message_date, 1 as received, 0 as engaged
+    from message_firsts where received_date is not null
+    union all
+    select user_id, engaged_date, 0, 1
+    from message_firsts where engaged_date is not null
 ),
 
 messages_windowed as (
     select
-        messages.user_id,
+        message_days.user_id,
         snapshots.snapshot_date,
-        count(*) filter (where message_event = 'sent') as messages_received_90,
-        count(*) filter (where message_event in ('open', 'click')) as messages_opened_90
-    from messages
+        sum(received) as messages_received_90,
+        sum(engaged) as messages_opened_90
+    from message_days
     inner join snapshots
-        on messages.message_event_date <= snapshots.snapshot_date
-        and messages.message_event_date > snapshots.snapshot_date - 90
-    group by messages.user_id, snapshots.snapshot_date
+        on message_days.message_date <= snapshots.snapshot_date
+        and message_days.message_date > snapshots.snapshot_date - 90
+    group by message_days.user_id, snapshots.snapshot_date
 ),
 
 opens as (
@@ -189,6 +211,7 @@ joined as (
         q.peak_active_days_28,
         q.active_days_28_before_stop,
         q.active_days_7_before_stop,
+        q.first_active_in_window,
         a.revenue_total,
         a.purchases_total,
         a.last_purchase_date,
@@ -234,7 +257,14 @@ evidence as (
         date_diff('day', last_active_date, snapshot_date) as days_since_last_activity,
         date_diff('day', first_active_date, snapshot_date) as days_since_first_activity,
         date_diff('day', known_since, snapshot_date) + 1 as tenure_days,
-        {{ long_window }}.0 / greatest(active_days_28_before_stop, 1) as usual_gap_days,
+        {%- if setting('usual_gap_basis') == 'gaps' %}
+        case when active_days_28_before_stop > 1
+            then date_diff('day', first_active_in_window, last_active_date) / (active_days_28_before_stop - 1)
+            when active_days_28_before_stop = 1 then {{ long_window }}.0
+        end as usual_gap_days,
+        {%- else %}
+        {{ long_window }}.0 / active_days_28_before_stop as usual_gap_days,
+        {%- endif %}
         active_days_28_before_stop / nullif(peak_active_days_28, 0) as drop_ratio,
         last_failure_date is not null
             and (last_success_date is null or last_failure_date > last_success_date)
@@ -310,7 +340,7 @@ final as (
         drop_ratio,
         case when has_stopped then 1 else 0 end as has_stopped,
         case when last_active_date is null
-            or (tenure_days >= {{ activation_window }}
+            or (days_since_first_activity + 1 >= {{ activation_window }}
                 and active_days_total <= {{ setting('never_activated_max_active_days') }}
                 and active_days_total = active_days_first_window)
             then 1 else 0 end as pattern_never_activated,

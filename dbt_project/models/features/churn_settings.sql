@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_landing__events') }}
 {#- Grain: one row: the churn settings this build resolved (docs/churn.md), read by the Python
     training and scoring steps so that they use the same horizon, events and tiers as the
     feature and label models, and the defaults live in one place
