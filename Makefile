@@ -58,9 +58,10 @@ docs: install
 	@echo "  open $(CURDIR)/dbt_project/target/static_index.html directly, or serve it:"
 	@echo "  cd dbt_project && ../$(BIN)/dbt docs serve --port 8080   (then http://127.0.0.1:8080)"
 
-## Speed and memory figures (not a test): 1M and 10M events.
+## Speed and memory figures (not a test): the demo, 1M and 10M events; scoring 1M users.
 bench: install
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/churn_scoring.py --users 1000000
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs bench_out

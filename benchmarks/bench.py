@@ -5,7 +5,8 @@
 
 For each data set: generate it (not counted), then ingest every landing file (Dagster partition
 runs: validation, quarantine, GE batch checks), then build the marts (dbt build incl. tests,
-full refresh) and publish them. For the Parquet data sets the last day of events is held back
+full refresh), train and score the churn model, build the churn marts and publish them (the
+seconds of each step are printed; "churn backtest" and "churn final_fit" are the training). For the Parquet data sets the last day of events is held back
 and lands afterwards ("daily"): its ingestion plus the incremental rebuild and publication is
 what the daily run costs. "total" is ingest + marts (the daily run is extra). Each stage runs in its own process so its peak memory (RSS of the process and of
 the dbt subprocess) is its own. Prints one table at the end.
@@ -56,7 +57,7 @@ def stage(name: str, workdir: Path, as_of: str | None) -> dict:
     )
     instance = dg.DagsterInstance.ephemeral()
     started = time.perf_counter()
-    rows = 0
+    rows, steps = 0, {}
     if name == "ingest":
         files = landing_files(config.landing_dir)
         for i, rel in enumerate(files, 1):
@@ -73,6 +74,7 @@ def stage(name: str, workdir: Path, as_of: str | None) -> dict:
         if not result.success:
             raise SystemExit("dbt build / publish failed")
         rows = _raw_events(config)
+        steps = _step_seconds(result)
     elif name == "daily":
         # the held-back last day lands, is ingested, and the marts are rebuilt incrementally
         held = workdir / "held_back" / NEW_DAY_FILE
@@ -85,6 +87,7 @@ def stage(name: str, workdir: Path, as_of: str | None) -> dict:
         if not result.success:
             raise SystemExit("dbt build / publish failed")
         rows = outcome.rows_read
+        steps = _step_seconds(result)
     seconds = time.perf_counter() - started
     self_mib, children_mib = _peak_mib()
     return {
@@ -94,7 +97,24 @@ def stage(name: str, workdir: Path, as_of: str | None) -> dict:
         "peak_mib": self_mib,
         "dbt_peak_mib": children_mib,
         "models": _model_seconds() if name != "ingest" else {},
+        "steps": steps,
     }
+
+
+def _step_seconds(result) -> dict[str, float]:
+    """Seconds per step of the marts run (the dbt builds, the churn steps, the publication),
+    and the churn model's own split (backtest, final fit) when it trained."""
+    seconds = {}
+    for event in result.all_events:
+        if event.event_type_value == "STEP_SUCCESS":
+            seconds[event.step_key] = round(event.event_specific_data.duration_ms / 1000, 1)
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            if materialization.asset_key.path == ["ml", "churn_model"]:
+                for key, value in materialization.metadata.items():
+                    if key.startswith("seconds_"):
+                        seconds[f"churn {key[8:]}"] = value.value
+    return seconds
 
 
 def _model_seconds() -> dict[str, float]:
@@ -222,6 +242,12 @@ def main() -> None:
                 f"(dbt {figures['dbt_peak_mib']:.0f} MiB)",
                 flush=True,
             )
+            if figures.get("steps"):
+                print(
+                    "     steps (s): "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in figures["steps"].items()),
+                    flush=True,
+                )
             slowest = sorted(figures.get("models", {}).items(), key=lambda kv: -kv[1])[:8]
             if slowest:
                 print(

@@ -235,6 +235,8 @@ def _print_build_settings(summary, progress) -> None:
             progress(f"      {line}")
     for warning in summary.build_warnings:
         progress(f"  WARNING: {warning}")
+    for warning in summary.check_warnings:
+        progress(f"  CHECK WARNING: {warning}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

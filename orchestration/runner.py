@@ -91,6 +91,8 @@ class PipelineSummary:
     quarantine_rules: list[tuple[str, str, int]] = field(default_factory=list)
     build_settings: list[dict] = field(default_factory=list)
     build_warnings: list[str] = field(default_factory=list)
+    # asset checks that failed with a warning (the run went on): "<asset> <check>: why"
+    check_warnings: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -174,6 +176,22 @@ def ingest_landing_file(
     else:
         outcome.error, outcome.details = _failures(result)
     return outcome
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The asset checks of a run that did not pass, one line each with their description
+    (dbt's tests have none: their name says it)."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        data = event.event_specific_data
+        if data.passed:
+            continue
+        key = data.asset_check_key
+        why = f": {data.description}" if data.description else ""
+        lines.append(f"{key.asset_key.to_user_string()} {key.name}{why}")
+    return lines
 
 
 def build_marts(
@@ -375,6 +393,7 @@ def _ingest_and_build(
         )
     summary.marts_seconds = time.perf_counter() - started
     summary.marts_success = result.success
+    summary.check_warnings = failed_checks(result)
     if not result.success:
         line, details = _failures(result)
         summary.errors.append(line)

@@ -105,9 +105,9 @@ def test_every_known_user_is_scored_by_the_promoted_version_and_published(run):
 
 def test_the_evaluation_holds_both_candidates_and_both_baselines_per_fold(run):
     evaluation = query(run, "select * from marts.churn_model_evaluation")
-    assert set(evaluation["model"]) == {"logistic", "hgb", "recency", "bgnbd"}
+    assert set(evaluation["model"]) == {"logistic", "hgb", "bgnbd_calibrated", "recency", "bgnbd"}
     per_fold = evaluation.groupby("fold")["model"].nunique()
-    assert (per_fold == 4).all() and len(per_fold) >= 1
+    assert (per_fold == 5).all() and len(per_fold) >= 1
     assert evaluation["roc_auc"].between(0, 1).all()
     chosen = evaluation[evaluation["is_chosen"]]
     assert chosen["model"].nunique() == 1 and set(chosen["kind"]) == {"candidate"}
@@ -119,7 +119,11 @@ def test_the_evaluation_holds_both_candidates_and_both_baselines_per_fold(run):
     ] <= min(latest.at["recency", "brier"], latest.at["bgnbd", "brier"])
     assert bool(latest.at[name, "is_promoted"]) == rule
     calibration = query(run, "select * from marts.churn_calibration")
-    assert calibration.groupby(["fold", "model"])["users"].sum().nunique() == 1
+    # every model of a fold is judged on the same rows: the bins of each hold them all
+    per_model = calibration.groupby(["fold", "model"])["users"].sum()
+    assert (per_model.groupby("fold").nunique() == 1).all()
+    rows = evaluation.groupby("fold")["validation_rows"].first()
+    assert (per_model.groupby("fold").first() == rows).all()
 
 
 def test_same_inputs_give_the_same_model_and_bit_identical_scores(run, tmp_path):
@@ -142,13 +146,19 @@ def test_a_model_trained_on_shuffled_labels_is_blocked_and_the_previous_keeps_sc
     folder = tmp_path / "models"
     shutil.copytree(registry_folder(run["config"].warehouse), folder)
     previous = registry.current(folder)
+    # the labels the models learn from are shuffled (within each snapshot); the validation
+    # snapshots of the backtest (the latest three) keep the true ones it is judged on
     shuffled = frame.copy()
     rng = np.random.default_rng(0)
-    shuffled["label"] = (
-        shuffled.groupby("snapshot_date")["label"]
+    validation = sorted(frame["snapshot_date"].unique())[-3:]
+    learn = ~shuffled["snapshot_date"].isin(validation)
+    shuffled.loc[learn, "label"] = (
+        shuffled[learn]
+        .groupby("snapshot_date")["label"]
         .transform(lambda s: rng.permutation(s.to_numpy()))
-        .astype(int)
+        .to_numpy(dtype=shuffled["label"].dtype)
     )
+    assert (shuffled["label"] != frame["label"]).sum() > 100
     outcome = train_and_gate(
         shuffled, settings, folder, created_at=NOW + dt.timedelta(days=8), has_current=True
     )
@@ -165,7 +175,7 @@ def test_a_model_trained_on_shuffled_labels_is_blocked_and_the_previous_keeps_sc
 def test_retraining_is_decided_by_age_horizon_features_and_the_flag(run):
     _, settings = frames(run)
     card = registry.current(registry_folder(run["config"].warehouse))
-    features = list(card["features"])
+    features = list(card["extra"]["input_features"])  # the columns churn_features had
     created = pd.Timestamp(card["created_at"]).to_pydatetime()
     assert retrain_reason(None, settings, features, created) == "no model yet"
     assert retrain_reason(card, settings, features, created) is None
@@ -205,3 +215,30 @@ def test_rerun_with_retrain_gives_the_same_version_and_no_duplicate_rows(run):
     pd.testing.assert_frame_equal(before[columns], after[columns], check_exact=True)
     assert query(run, "select count(*) as n from ml.churn_model_evaluation")["n"][0] == evaluation
     assert query(run, "select count(distinct as_of_date) as n from ml.churn_scores")["n"][0] == 1
+
+
+def test_the_ml_tables_dbt_creates_match_the_ones_python_writes():
+    """dbt's on-run-start creates the `ml` source tables empty (macros/churn/ensure_ml_sources)
+    with the same columns and types as ml.churn.pipeline.TABLES."""
+    import re
+    from pathlib import Path
+
+    from ml.churn.pipeline import ensure_tables
+    from orchestration.project import DBT_PROJECT_DIR
+
+    macro = (Path(DBT_PROJECT_DIR) / "macros" / "churn" / "ensure_ml_sources.sql").read_text()
+    statements = re.findall(r"create (?:schema|table) if not exists [^;]+;", macro)
+    assert len(statements) == 4
+
+    def columns(con) -> list[tuple]:
+        return con.execute(
+            "select table_name, column_name, data_type, is_nullable from information_schema.columns "
+            "where table_schema = 'ml' order by table_name, ordinal_position"
+        ).fetchall()
+
+    with duckdb.connect() as dbt_side, duckdb.connect() as python_side:
+        for statement in statements:
+            dbt_side.execute(statement)
+        ensure_tables(python_side)
+        assert columns(dbt_side) == columns(python_side)
+        assert len(columns(dbt_side)) > 30

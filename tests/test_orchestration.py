@@ -51,6 +51,39 @@ def test_definitions_load_and_lineage_runs_from_landing_to_published():
     } <= upstream(graph, key("published/bi_marts"))
 
 
+def test_churn_lineage_runs_from_the_features_through_python_back_into_dbt():
+    """features (dbt) -> ml/churn_training_set -> ml/churn_model -> ml/churn_scores (Python)
+    -> marts/churn_scores (dbt, the second invocation) -> published; the labels feed only the
+    training set."""
+    graph = defs.resolve_asset_graph()
+    parents = lambda name: graph.get(key(name)).parent_keys  # noqa: E731
+    assert {key("features/churn_features"), key("features/churn_labels")} <= parents(
+        "ml/churn_training_set"
+    )
+    assert key("ml/churn_training_set") in parents("ml/churn_model")
+    assert key("ml/churn_model") in parents("ml/churn_scores")
+    assert key("ml/churn_scores") in parents("marts/churn_scores")
+    assert key("ml/churn_model_evaluation") in parents("marts/churn_model_evaluation")
+    assert {key("marts/churn_scores"), key("marts/churn_model_evaluation")} <= parents(
+        "published/bi_marts"
+    )
+    assert graph.get(key("ml/churn_scores")).group_name == "churn"
+    assert graph.get(key("marts/churn_scores")).group_name == "churn"
+    assert graph.get(key("features/churn_features")).group_name == "features"
+    labels_children = {
+        k
+        for k in graph.get_all_asset_keys()
+        if key("features/churn_labels") in upstream(graph, k) and k.path[0] == "marts"
+    }
+    assert labels_children <= {
+        key("marts/churn_scores"),
+        key("marts/churn_model_evaluation"),
+        key("marts/churn_calibration"),
+    }  # only through the trained model, never read as a table
+    checks = {c.name for c in graph.asset_check_keys if c.asset_key.path[0] == "ml"}
+    assert {"label_windows_closed", "promotion_gate", "scores_complete", "score_drift"} <= checks
+
+
 def upstream(graph, start: dg.AssetKey) -> set[dg.AssetKey]:
     seen, todo = set(), [start]
     while todo:

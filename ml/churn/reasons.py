@@ -97,6 +97,22 @@ def _window_count(thing: str, window: str, none: str) -> ReasonTemplate:
 
 
 REASON_TEMPLATES: dict[str, ReasonTemplate] = {
+    # BG/NBD's view (ml.churn.train.with_bgnbd_features): log-odds, so no value is shown
+    "bgnbd_logit_alive": ReasonTemplate(
+        "still active by their own rhythm of activity",
+        low="quiet for longer than their own rhythm of activity predicts",
+        missing="too little repeat activity to read their rhythm",
+    ),
+    "bgnbd_logit_no_purchase": ReasonTemplate(
+        "by their own rhythm, unlikely to be active again within the horizon",
+        low="by their own rhythm, likely to be active again within the horizon",
+        missing="too little repeat activity to read their rhythm",
+    ),
+    "bgnbd_expected_purchases": ReasonTemplate(
+        "{value} active days expected in the horizon by their rhythm (typical: {typical})",
+        low="only {value} active days expected in the horizon by their rhythm (typical: {typical})",
+        missing="too little repeat activity to read their rhythm",
+    ),
     # --- recency and tenure
     "days_since_last_activity": ReasonTemplate(
         "no activity for {value} days",
