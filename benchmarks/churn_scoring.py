@@ -30,17 +30,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-STATES = ("new", "returning", "resurrecting", "dormant")
+from winback.contract import SURVEY_REASONS  # noqa: E402
+
+# the lifecycle states of user_daily_engagement and the patterns churn_features flags
+STATES = ("new", "resurrected", "reactivated", "current", "at_risk", "dormant", "churned")
 PATTERNS = ("never_activated", "abrupt_abandonment", "progressive_decline", "involuntary")
-SURVEY_REASONS = (
-    "complexity",
-    "missing_feature",
-    "price",
-    "competitor",
-    "no_longer_needed",
-    "technical_issue",
-    "other",
-)
 
 
 def _peak_mib() -> float:
@@ -104,7 +98,9 @@ def synthetic_features(n: int, seed: int = 0) -> pd.DataFrame:
     }
     peak = np.maximum(a28, rng.binomial(28, np.clip(rate * 1.3, 0, 1))).astype(float)
     state = np.select(
-        [tenure <= 28, stopped & (since_last > 28), prior28 == 0], [0, 3, 2], default=1
+        [tenure <= 28, stopped & (since_last > 28), prior28 == 0],
+        [STATES.index("new"), STATES.index("dormant"), STATES.index("reactivated")],
+        default=STATES.index("current"),
     )
     pattern = np.where(
         never,
