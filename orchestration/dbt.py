@@ -13,9 +13,11 @@ the marts' metadata.
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -214,6 +216,7 @@ def winback_dbt_models(
         f"preset={variables.get('preset') or 'none'}, settings={config.settings or 'defaults'}"
         + (", full refresh" if config.full_refresh else "")
     )
+    _remember_vars(warehouse.path, variables)
     events = yield from _run_dbt_build(
         context, dbt, warehouse, dbt_build_args(variables, config.full_refresh)
     )
@@ -242,6 +245,30 @@ def _run_dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, a
     return events
 
 
+def _vars_file(warehouse) -> Path:
+    key = hashlib.sha256(str(Path(warehouse).resolve()).encode()).hexdigest()[:16]
+    return DBT_TARGET_DIR / f"winback-vars-{key}.json"
+
+
+def _remember_vars(warehouse, variables: Mapping[str, Any]) -> None:
+    """The vars of the warehouse's last build, for the churn marts' invocation: dbt re-parses
+    the whole project when the vars differ from its last run's (about 6 s each time)."""
+    path = _vars_file(warehouse)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(dict(variables), sort_keys=True))
+    os.replace(partial, path)
+
+
+def _remembered_vars(warehouse) -> dict[str, Any]:
+    """The vars `_remember_vars` kept (none before a first build). The churn marts read no
+    var, so these change nothing they build; they keep dbt's partial parse valid."""
+    try:
+        return json.loads(_vars_file(warehouse).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
 @dbt_assets(
     manifest=winback_project.manifest_path,
     project=winback_project,
@@ -254,7 +281,9 @@ def winback_churn_marts(
 ):
     """The churn marts (and, later, what reads them): built after the churn scores, with the
     settings the features were built with (they read features.churn_settings, not vars)."""
-    events = yield from _run_dbt_build(context, dbt, warehouse, ["build"])
+    events = yield from _run_dbt_build(
+        context, dbt, warehouse, dbt_build_args(_remembered_vars(warehouse.path), False)
+    )
     with warehouse.get_connection() as con:
         events = [_with_mart_metadata(context, con, event) for event in events]
     yield from events

@@ -24,7 +24,9 @@ from ml.churn.pipeline import (
     train_and_gate,
     training_frame,
 )
-from orchestration.runner import build_marts, run_pipeline
+from orchestration.churn import ChurnModelConfig, churn_model, churn_scores, churn_training_set
+from orchestration.dbt import winback_churn_marts
+from orchestration.runner import _run_resources, run_pipeline
 from winback.generate import generate
 from winback.settings import load_config
 
@@ -201,7 +203,14 @@ def test_rerun_with_retrain_gives_the_same_version_and_no_duplicate_rows(run):
     config, instance = run["config"], run["instance"]
     before = query(run, "select * from marts.churn_scores order by user_id")
     evaluation = query(run, "select count(*) as n from ml.churn_model_evaluation")["n"][0]
-    result = build_marts(config, instance, retrain=True)
+    # the churn steps and the churn marts again (the features are as they were built)
+    result = dg.materialize(
+        [churn_training_set, churn_model, churn_scores, winback_churn_marts],
+        instance=instance,
+        resources=_run_resources(config),
+        run_config=dg.RunConfig(ops={churn_model.op.name: ChurnModelConfig(retrain=True)}),
+        raise_on_error=False,
+    )
     assert result.success
     model = [
         e.event_specific_data.materialization

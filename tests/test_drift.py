@@ -20,6 +20,8 @@ import jinja2
 import pytest
 import yaml
 
+from ml.churn.pipeline import RISK_TIERS
+from ml.churn.train import BASELINES, CANDIDATES
 from orchestration.project import DBT_PROJECT_DIR, ensure_manifest
 from winback import contract
 from winback.disengagement import PATTERNS, SIGNALS
@@ -33,6 +35,8 @@ PYTHON_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("stg_landing__billing", "billing_event"): contract.BILLING_EVENTS,
     ("users", "latest_survey_reason"): contract.SURVEY_REASONS,
     ("user_disengagement_patterns", "pattern"): PATTERNS,
+    ("churn_scores", "risk_tier"): RISK_TIERS,
+    ("churn_model_evaluation", "model"): CANDIDATES + BASELINES,
 }
 # accepted_values whose list only dbt holds (the model's SQL writes the values; no Python copy)
 DBT_ONLY_LISTS = {

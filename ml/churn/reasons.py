@@ -249,16 +249,20 @@ REASON_TEMPLATES: dict[str, ReasonTemplate] = {
     "is_value_high": _flag("a high-value customer", "not a high-value customer"),
     "is_value_mid": _flag("a mid-value customer", "not a mid-value customer"),
     # --- lifecycle state (one-hot: the state on the snapshot date)
-    "is_state_new": _flag("new: first active in the current period", "not a new user"),
-    "is_state_returning": _flag(
-        "returning: active this period and the one before", "not active two periods running"
+    # the lifecycle state on the snapshot date (user_daily_engagement.state)
+    "is_state_new": _flag("new: first active day today", "not new"),
+    "is_state_resurrected": _flag(
+        "back today after a long absence (was dormant)", "not just back from a long absence"
     ),
-    "is_state_resurrecting": _flag(
-        "back this period after a period away", "not coming back from a period away"
+    "is_state_reactivated": _flag(
+        "back today after a short absence (was at risk)", "not just back from a short absence"
     ),
-    "is_state_dormant": _flag(
-        "dormant: not active this period after being active before", "not dormant"
+    "is_state_current": _flag("active in the last week", "not active in the last week"),
+    "is_state_at_risk": _flag(
+        "at risk: last active one to four weeks ago", "not in the at-risk window"
     ),
+    "is_state_dormant": _flag("dormant: last active four to eight weeks ago", "not dormant"),
+    "is_state_churned": _flag("churned: last active eight weeks ago or more", "not churned"),
     # --- disengagement signals (0/1) and patterns of the users who stopped
     "signal_usage_drop": _flag("usage dropped sharply", "no sharp drop in usage"),
     "signal_no_core_action": _flag("no core action lately", "used the core feature lately"),
