@@ -1,4 +1,4 @@
-"""Churn risk through the real pipeline: a generated product (1,500 users, 120 days) ingested
+"""Churn risk through the real pipeline: a generated product (800 users, 100 days) ingested
 and built by `run_pipeline` (Dagster assets, a real `dbt build`, the churn assets, the second
 dbt invocation, the publication), then the training, gate and scoring steps of
 `ml.churn.pipeline` on that warehouse's real features and labels."""
@@ -31,7 +31,7 @@ from winback.generate import generate
 from winback.settings import load_config
 
 START = dt.date(2025, 1, 6)
-DAYS = 120
+DAYS = 100
 AS_OF = START + dt.timedelta(days=DAYS - 1)
 NOW = dt.datetime(2025, 5, 10, tzinfo=dt.UTC)
 
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("churn")
     landing, truth = root / "landing", root / "truth"
-    generate(landing, truth, users=1500, days=DAYS, start=START, seed=11, dirty_share=0.0)
+    generate(landing, truth, users=800, days=DAYS, start=START, seed=11, dirty_share=0.0)
     config = load_config(
         {
             "landing_dir": str(landing),
@@ -85,7 +85,7 @@ def test_every_known_user_is_scored_by_the_promoted_version_and_published(run):
         [AS_OF],
     )["n"][0]
     scores = query(run, "select * from marts.churn_scores")
-    assert len(scores) == scores["user_id"].nunique() == known == 1500
+    assert len(scores) == scores["user_id"].nunique() == known == 800
     assert (scores["as_of_date"] == pd.Timestamp(AS_OF)).all()
     assert scores["churn_probability"].between(0, 1).all()
     assert set(scores["risk_tier"]) <= {"high", "medium", "low"}

@@ -107,3 +107,27 @@ def test_patterns_and_alerts_in_the_graph_and_published(demo):
         .fetchone()
     )
     assert alerts[0] > 100 and alerts[1] > 0 and alerts[2] == 0
+
+
+def test_the_churn_model_beats_both_baselines_on_the_demo(demo):
+    """Issue 16's acceptance on the default demo, from the run `make demo` does: the chosen
+    candidate's ROC AUC on the latest backtest fold beats the recency and the BG/NBD
+    baselines, its Brier score is at or below the better one's, it was promoted, and it
+    scored every user."""
+    con = demo["con"]
+    latest = con.execute(
+        "select model, kind, roc_auc, brier, is_chosen, is_promoted "
+        "from marts.churn_model_evaluation "
+        "where fold = (select max(fold) from marts.churn_model_evaluation)"
+    ).df()
+    print("\n" + latest.to_string(index=False))
+    chosen = latest[latest["is_chosen"]].iloc[0]
+    baselines = latest[latest["kind"] == "baseline"].set_index("model")
+    assert chosen["roc_auc"] > baselines["roc_auc"].max()
+    assert chosen["brier"] <= baselines["brier"].min()
+    assert chosen["is_promoted"]
+    scores = con.execute(
+        "select count(*), count(distinct model_version) from marts.churn_scores"
+    ).fetchone()
+    users = con.execute("select count(*) from marts.users").fetchone()[0]
+    assert scores == (users, 1)

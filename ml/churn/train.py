@@ -358,13 +358,20 @@ def with_bgnbd_features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
         if len(summary) < 20 or (summary["frequency"] > 0).sum() < 5:
             continue
         params = bgnbd.fit(summary)
-        out.loc[rows, "bgnbd_logit_alive"] = _logit(bgnbd.p_alive(params, summary))
-        out.loc[rows, "bgnbd_logit_no_purchase"] = _logit(
-            bgnbd.p_no_purchase(params, summary, horizon_days)
-        )
-        out.loc[rows, "bgnbd_expected_purchases"] = bgnbd.expected_purchases(
-            params, summary, horizon_days
-        )
+        # daily products (hundreds of active days) push the hypergeometric term of the
+        # expected count past float range for the most frequent users: a value that is not
+        # finite is left unknown (NaN, which the models handle) rather than warned about
+        with np.errstate(all="ignore"):
+            values = {
+                "bgnbd_logit_alive": _logit(bgnbd.p_alive(params, summary)),
+                "bgnbd_logit_no_purchase": _logit(
+                    bgnbd.p_no_purchase(params, summary, horizon_days)
+                ),
+                "bgnbd_expected_purchases": bgnbd.expected_purchases(params, summary, horizon_days),
+            }
+        for name, value in values.items():
+            value = np.asarray(value, dtype=float)
+            out.loc[rows, name] = np.where(np.isfinite(value), value, np.nan)
     return out
 
 
