@@ -165,7 +165,9 @@ def test_a_model_trained_on_shuffled_labels_is_blocked_and_the_previous_keeps_sc
         shuffled, settings, folder, created_at=NOW + dt.timedelta(days=8), has_current=True
     )
     assert not outcome.gate_passed and not outcome.promoted
-    assert any(r.startswith("blocked: ROC AUC") for r in outcome.gate_reasons)
+    # blocked by one rule or both: a model of BG/NBD's features alone can keep BG/NBD's ranking
+    # by the luck of a coefficient's sign, but not honest probabilities
+    assert any(r.startswith("blocked:") for r in outcome.gate_reasons), outcome.gate_reasons
     assert outcome.card["id"] != previous["id"]
     assert (folder / outcome.card["id"] / "card.json").exists()  # kept for a look
     assert registry.current(folder)["id"] == previous["id"]
