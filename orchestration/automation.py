@@ -13,22 +13,14 @@ import json
 
 import dagster as dg
 
-from orchestration.churn import churn_model, churn_scores, churn_training_set
-from orchestration.dbt import DbtBuildConfig, winback_churn_marts, winback_dbt_models
+from orchestration.dbt import DbtBuildConfig, winback_dbt_models
 from orchestration.ingest import FILE_PARTITIONS, RAW_ASSETS, raw_asset_key
-from orchestration.publish import published_marts
+from orchestration.publish import marts_run_assets
 from orchestration.resources import WinbackSettings
 
 marts_job = dg.define_asset_job(
     "build_marts",
-    selection=dg.AssetSelection.assets(
-        winback_dbt_models,
-        churn_training_set,
-        churn_model,
-        churn_scores,
-        winback_churn_marts,
-        published_marts,
-    ),
+    selection=dg.AssetSelection.assets(*marts_run_assets()),
     description="dbt build (incremental) and publish the marts for BI.",
 )
 

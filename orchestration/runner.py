@@ -203,9 +203,9 @@ def build_marts(
     settings: dict | None = None,
     retrain: bool = False,
 ) -> dg.ExecuteInProcessResult:
-    from orchestration.churn import ChurnModelConfig, churn_model, churn_scores, churn_training_set
-    from orchestration.dbt import DbtBuildConfig, winback_churn_marts, winback_dbt_models
-    from orchestration.publish import published_marts
+    from orchestration.churn import ChurnModelConfig, churn_model
+    from orchestration.dbt import DbtBuildConfig, winback_dbt_models
+    from orchestration.publish import marts_run_assets
 
     dbt_config = DbtBuildConfig(
         as_of_date=config.as_of_date.isoformat() if config.as_of_date else None,
@@ -215,14 +215,7 @@ def build_marts(
         settings=settings or {},
     )
     return dg.materialize(
-        [
-            winback_dbt_models,
-            churn_training_set,
-            churn_model,
-            churn_scores,
-            winback_churn_marts,
-            published_marts,
-        ],
+        marts_run_assets(),
         instance=instance,
         resources=_run_resources(config),
         run_config=dg.RunConfig(
