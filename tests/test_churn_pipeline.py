@@ -105,7 +105,7 @@ def test_every_known_user_is_scored_by_the_promoted_version_and_published(run):
     assert len(published) == len(scores)
 
 
-def test_the_evaluation_holds_both_candidates_and_both_baselines_per_fold(run):
+def test_the_evaluation_holds_the_three_candidates_and_both_baselines_per_fold(run):
     evaluation = query(run, "select * from marts.churn_model_evaluation")
     assert set(evaluation["model"]) == {"logistic", "hgb", "bgnbd_calibrated", "recency", "bgnbd"}
     per_fold = evaluation.groupby("fold")["model"].nunique()

@@ -17,7 +17,6 @@ training, the scores and the features always agree on the horizon, the events an
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,10 +280,11 @@ def _train_and_gate(frame, settings, folder, created_at, has_current, n_folds) -
 
 
 def risk_tiers(p: np.ndarray, settings: ChurnSettings) -> np.ndarray:
+    high, medium, low = RISK_TIERS
     return np.where(
         p >= settings.high_risk_min,
-        "high",
-        np.where(p >= settings.medium_risk_min, "medium", "low"),
+        high,
+        np.where(p >= settings.medium_risk_min, medium, low),
     )
 
 
@@ -307,21 +307,24 @@ def write_evaluation(
     _replace(con, "churn_calibration", calibration, "model_version", version)
 
 
+# each table's column names, in order, from its DDL above
+COLUMNS = {name: [c.split()[0] for c in ddl.split(",")] for name, ddl in TABLES.items()}
+
+
 def _replace(con, table: str, frame: pd.DataFrame, key: str, value) -> None:
-    columns = [c.split()[0] for c in TABLES[table].replace("\n", " ").split(",")]
-    columns = [c.strip() for c in columns]
-    data = frame[columns]  # noqa: F841 (read by DuckDB by name)
+    """Replace the rows of `table` whose `key` is `value` with `frame`, in one transaction."""
+    columns = ", ".join(COLUMNS[table])
+    con.register("incoming_rows", frame[COLUMNS[table]])
     con.execute("begin transaction")
     try:
         con.execute(f"delete from {SCHEMA}.{table} where {key} = ?", [value])
-        con.execute(
-            f"insert into {SCHEMA}.{table} ({', '.join(columns)}) "
-            f"select {', '.join(columns)} from data"
-        )
+        con.execute(f"insert into {SCHEMA}.{table} ({columns}) select {columns} from incoming_rows")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
+    finally:
+        con.unregister("incoming_rows")
 
 
 def score(
@@ -381,7 +384,3 @@ def describe_card(card: dict) -> str:
         f"{window.get('snapshots')} snapshots {window.get('first_snapshot')} to "
         f"{window.get('last_snapshot')}, {window.get('rows'):,} rows)"
     )
-
-
-def card_json(card: dict) -> str:
-    return json.dumps(card, indent=2, sort_keys=True)
