@@ -9,6 +9,7 @@ then fails with one line naming the holder. `make ui` also configures the instan
 """
 
 import datetime as dt
+import hashlib
 import json
 
 import dagster as dg
@@ -17,6 +18,7 @@ from orchestration.dbt import DbtBuildConfig, winback_dbt_models
 from orchestration.ingest import FILE_PARTITIONS, RAW_ASSETS, raw_asset_key
 from orchestration.publish import marts_run_assets
 from orchestration.resources import WinbackSettings
+from winback.landing import compare_all, plan_ingestion
 
 marts_job = dg.define_asset_job(
     "build_marts",
@@ -58,37 +60,56 @@ def daily_marts_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
 @dg.sensor(
     minimum_interval_seconds=30,
     description="Notices new or changed files in the landing folder, registers each as a "
-    "partition, ingests it, then rebuilds and publishes the marts.",
+    "partition, ingests it, then rebuilds and publishes the marts. A file only touched (new "
+    "modification time, same content) starts no run.",
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def landing_files_sensor(
     context: dg.SensorEvaluationContext, winback: WinbackSettings
 ) -> dg.SensorResult | dg.SkipReason:
-    landing = winback.config().landing_dir
+    """The cursor holds, per file, what the sensor last saw of it (`winback.landing.seen_value`:
+    size, time, how it is read, content hash); `compare`, which the command line uses against
+    raw.ingest_log, decides which files to ingest."""
+    config = winback.config()
+    sources, root = winback.sources()
     seen = json.loads(context.cursor) if context.cursor else {}
-    planned = winback.plan(seen)
+    files = plan_ingestion(config.landing_dir, None, sources, root, config.validation)
+    verdicts = compare_all(files, seen)
+    planned = [v for v in verdicts if v.to_ingest]
+    touched = [v for v in verdicts if v.status == "touched"]
+    cursor = json.dumps(
+        {**seen, **{v.planned.path: v.seen for v in planned + touched}}, sort_keys=True
+    )
     if not planned:
-        return dg.SkipReason(f"no new or changed files in {landing}")
+        why = f"no new or changed files in {config.landing_dir}"
+        if touched:  # remember their new time, so they are not hashed again
+            why += f" ({len(touched)} touched, content unchanged)"
+            return dg.SensorResult(skip_reason=why, cursor=cursor)
+        return dg.SkipReason(why)
     requests = [
         dg.RunRequest(
-            run_key=f"{f.path}@{f.signature}",
-            job_name=ingest_jobs[f.kind.name].name,
-            partition_key=f.path,
-            asset_selection=[raw_asset_key(f.kind)],
+            run_key=f"{v.planned.path}@{v.planned.signature}",
+            job_name=ingest_jobs[v.planned.kind.name].name,
+            partition_key=v.planned.path,
+            asset_selection=[raw_asset_key(v.planned.kind)],
         )
-        for f in planned
+        for v in planned
     ]
-    batch = "|".join(f"{f.path}@{f.signature}" for f in planned)
-    requests.append(dg.RunRequest(run_key=f"marts-after-{hash(batch)}", job_name=marts_job.name))
+    batch = "|".join(f"{v.planned.path}@{v.planned.signature}" for v in planned)
+    # a stable key (Python's hash() of a string differs from process to process)
+    batch_key = hashlib.sha1(batch.encode()).hexdigest()[:16]
+    requests.append(dg.RunRequest(run_key=f"marts-after-{batch_key}", job_name=marts_job.name))
     context.log.info(
-        f"{len(planned)} new or changed landing file(s): {', '.join(f.path for f in planned)}"
+        f"{len(planned)} new or changed landing file(s): "
+        + ", ".join(v.planned.path for v in planned)
     )
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[
-            FILE_PARTITIONS[f.kind.name].build_add_request([f.path]) for f in planned
+            FILE_PARTITIONS[v.planned.kind.name].build_add_request([v.planned.path])
+            for v in planned
         ],
-        cursor=json.dumps({**seen, **{f.path: f.signature for f in planned}}, sort_keys=True),
+        cursor=cursor,
     )
 
 

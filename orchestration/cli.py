@@ -3,7 +3,7 @@
 winback init       a project folder: winback.yml (sources, column mapping, settings, paths)
 winback profile    what the data looks like and the settings that fit it, before a run
 winback generate   demo data into a landing folder
-winback run        ingest a landing folder and materialize everything, in one process
+winback run        ingest the new and changed landing files and materialize everything
 winback status     what the warehouse holds (files, quarantine, marts)
 """
 
@@ -154,6 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 settings=settings,
                 allow_mixed=args.add_sources,
                 retrain=args.retrain,
+                reingest=args.reingest,
             )
         except RunRefused as exc:
             progress(f"winback: {exc}")
@@ -182,6 +183,11 @@ def _print_summary(config, summary, progress, started: float) -> None:
     progress(
         f"  files ingested     {sum(f.success for f in summary.files)} of {len(summary.files)}"
     )
+    if summary.unchanged:
+        progress(
+            f"  files unchanged    {len(summary.unchanged)} (skipped: raw holds them already; "
+            "winback run --reingest reads them again)"
+        )
     progress(f"  rows read          {totals['rows_read']:>12,}")
     progress(f"  rows loaded        {totals['rows_loaded']:>12,}")
     progress(f"  rows quarantined   {totals['rows_quarantined']:>12,}")
@@ -309,7 +315,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="let this run add files from another project or landing folder to a warehouse "
         "that holds data already (refused otherwise)",
     )
-    run.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental marts from everything raw holds (files unchanged since "
+        "their last ingest are not read again: raw holds them; see --reingest)",
+    )
+    run.add_argument(
+        "--reingest",
+        action="store_true",
+        help="read every landing file again, even those unchanged since their last ingest "
+        "(a file is otherwise ingested once, and again when its content, its source's "
+        "definition or the earliest date changes)",
+    )
     run.add_argument(
         "--retrain",
         action="store_true",

@@ -1,6 +1,12 @@
-"""Materialize everything for a landing folder in one process: each landing file as its own
-partition run, then one run of the dbt models and the publication. Every run is recorded in
-the Dagster instance (DAGSTER_HOME), so it shows in the UI like one launched from there."""
+"""Materialize everything for a landing folder in one process: each new or changed landing file
+as its own partition run, then one run of the dbt models and the publication. Every run is
+recorded in the Dagster instance (DAGSTER_HOME), so it shows in the UI like one launched from
+there.
+
+A file is ingested once, and again only when its content (or how it is read) changes: a file
+still as raw.ingest_log recorded it is skipped without being read, so it marks no day for
+rebuilding and the daily run costs what the new files cost (`winback.landing.compare`, which
+the sensor uses too). `reingest=True` reads every file again."""
 
 import contextlib
 import datetime as dt
@@ -21,7 +27,14 @@ from orchestration.publish import clean_leftovers
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.contract import FILE_KINDS, kind_for_path
 from winback.ingest import short_error
-from winback.landing import PlannedFile, plan_ingestion
+from winback.landing import (
+    PlannedFile,
+    Verdict,
+    compare_all,
+    plan_ingestion,
+    record_touched,
+    recorded_ingests,
+)
 from winback.locking import describe_holder, warehouse_lock
 from winback.model_settings import check_setting, check_settings
 from winback.reports import published_counts
@@ -85,6 +98,8 @@ class PipelineSummary:
     published: dict[str, int] = field(default_factory=dict)
     publish_dir: str = ""
     errors: list[str] = field(default_factory=list)
+    # files skipped: unchanged since their last ingest (raw holds them already)
+    unchanged: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)  # full errors with stack traces
     # what the summary shows from the warehouse, read while the run still holds it (once the
     # lock is released the next run may open the file for writing: a reader would block it)
@@ -229,13 +244,13 @@ def build_marts(
     )
 
 
-def check_landing(landing_dir: Path, project=None) -> list[PlannedFile]:
+def check_landing(landing_dir: Path, project=None, validation=None) -> list[PlannedFile]:
     """The files to ingest (the landing folder's and the project's sources'); refuses (exit 2)
     when there are none."""
     sources, root = (project.sources, project.root) if project else ((), None)
     if not landing_dir.is_dir() and not sources:
         raise RunRefused(f"the landing folder {landing_dir} does not exist", exit_code=2)
-    files = plan_ingestion(landing_dir, sources=sources, root=root)
+    files = plan_ingestion(landing_dir, sources=sources, root=root, validation=validation)
     if not files and sources:
         paths = ", ".join(p for s in sources for p in s.paths)
         raise RunRefused(
@@ -267,17 +282,18 @@ def run_pipeline(
     settings: dict | None = None,
     allow_mixed: bool = False,
     retrain: bool = False,
+    reingest: bool = False,
 ) -> PipelineSummary:
-    """Ingest every landing file, then build and publish the marts, holding the warehouse's run
-    lock throughout. Raises `SettingError` / `RunRefused` / `WarehouseBusy` before anything
-    is written when the run cannot start."""
+    """Ingest the new and changed landing files (every file with `reingest`), then build and
+    publish the marts, holding the warehouse's run lock throughout. Raises `SettingError` /
+    `RunRefused` / `WarehouseBusy` before anything is written when the run cannot start."""
     project = config.project()
     if project is not None:  # winback.yml's settings, under the command line's
         settings = {**project.settings, **(settings or {})}
         preset = preset or settings.pop("preset", None)
     preset = check_setting("preset", preset)
     settings = check_settings(settings)
-    files = check_landing(config.landing_dir, project)
+    files = check_landing(config.landing_dir, project, config.validation)
     ensure_manifest()
     instance = instance or dg.DagsterInstance.get()
     summary = PipelineSummary(publish_dir=str(config.publish_dir))
@@ -292,7 +308,16 @@ def run_pipeline(
             if removed:
                 progress(f"  removed what an interrupted publication left: {', '.join(removed)}")
         _ingest_and_build(
-            config, instance, files, summary, progress, full_refresh, preset, settings, retrain
+            config,
+            instance,
+            files,
+            summary,
+            progress,
+            full_refresh,
+            preset,
+            settings,
+            retrain,
+            reingest,
         )
         _read_for_summary(config, summary)
     return summary
@@ -341,36 +366,110 @@ def _open_for_writing(warehouse: Path, attempts: int = 20):
     raise AssertionError("unreachable")
 
 
-def _ingest_and_build(
-    config, instance, files, summary, progress, full_refresh, preset, settings, retrain=False
-):
+def files_to_ingest(
+    warehouse: Path, files: list[PlannedFile], validation=None
+) -> tuple[list[PlannedFile], list[Verdict], int]:
+    """The files a run must ingest (new, changed, or last rejected), the verdicts of those it
+    skips (unchanged or only touched: their new time is recorded) and the rows raw holds from
+    the skipped ones. The caller holds the warehouse's run lock."""
+    from winback.ingest import RAW_SCHEMA, ensure_raw_tables
+
+    con = _open_for_writing(warehouse)
+    try:
+        ensure_raw_tables(con)
+        verdicts = compare_all(files, recorded_ingests(con, validation))
+        skipped = [v for v in verdicts if not v.to_ingest]
+        record_touched(con, skipped)
+        held = 0
+        if skipped:
+            held = con.execute(
+                f"select coalesce(sum(rows_loaded), 0) from {RAW_SCHEMA}.ingest_log "
+                "where status = 'loaded' and list_contains(?, source_file)",
+                [[v.planned.path for v in skipped]],
+            ).fetchone()[0]
+    finally:
+        con.close()
+    return [v.planned for v in verdicts if v.to_ingest], skipped, held
+
+
+def ingest_files(
+    config: WinbackConfig,
+    instance: dg.DagsterInstance,
+    files: list[PlannedFile],
+    summary: PipelineSummary,
+    progress: Callable[[str], None] = print,
+    reingest: bool = False,
+) -> bool:
+    """A run's ingest step: each new or changed file (every file with `reingest`) as its own
+    partition run, the others skipped. Whether raw holds rows to build the marts from."""
     where = config.project_file or config.landing_dir
-    progress(f"Ingesting {len(files)} file(s) of {where}")
-    for i, planned in enumerate(files, 1):
+    skipped, held = [], 0
+    if reingest:
+        todo = files
+        progress(f"Ingesting {len(files)} file(s) of {where} (--reingest: unchanged ones too)")
+    else:
+        todo, skipped, held = files_to_ingest(config.warehouse, files, config.validation)
+        progress(
+            f"Ingesting {len(todo)} of {len(files)} file(s) of {where}: new or changed since "
+            "their last ingest"
+        )
+        summary.unchanged = [v.planned.path for v in skipped]
+        _report_skipped(skipped, progress)
+    for i, planned in enumerate(todo, 1):
         rel = planned.path
         outcome = ingest_landing_file(planned, config, instance)
         summary.files.append(outcome)
         if outcome.success:
-            skipped = f", {outcome.rows_skipped:,} skipped" if outcome.rows_skipped else ""
+            skipped_rows = f", {outcome.rows_skipped:,} skipped" if outcome.rows_skipped else ""
             progress(
-                f"  [{i}/{len(files)}] {rel}: {outcome.rows_read:,} read, "
+                f"  [{i}/{len(todo)}] {rel}: {outcome.rows_read:,} read, "
                 f"{outcome.rows_loaded:,} loaded, {outcome.rows_quarantined:,} quarantined, "
-                f"{outcome.duplicates_dropped:,} duplicates{skipped} ({outcome.seconds:.1f}s)"
+                f"{outcome.duplicates_dropped:,} duplicates{skipped_rows} ({outcome.seconds:.1f}s)"
             )
             for hint in outcome.hints:
                 progress(f"      hint: {hint}")
         else:
-            progress(f"  [{i}/{len(files)}] {rel}: FAILED: {outcome.error}")
+            progress(f"  [{i}/{len(todo)}] {rel}: FAILED: {outcome.error}")
             summary.errors.append(outcome.error or rel)
             summary.details += outcome.details
 
     loaded = [f for f in summary.files if f.success]
-    if not loaded or not any(f.rows_loaded for f in loaded):
-        why = "every landing file was rejected" if not loaded else "every row was quarantined"
-        summary.errors.append(
-            f"nothing to build: {why}; the marts and the publication are left as they were"
-        )
-        progress(f"  {summary.errors[-1]}")
+    if held or any(f.rows_loaded for f in loaded):
+        return True
+    rejected = not loaded and not skipped
+    why = "every landing file was rejected" if rejected else "every row was quarantined"
+    summary.errors.append(
+        f"nothing to build: {why}; the marts and the publication are left as they were"
+    )
+    progress(f"  {summary.errors[-1]}")
+    return False
+
+
+def _report_skipped(skipped: list[Verdict], progress: Callable[[str], None]) -> None:
+    """One line per skipped file when they are few, else one line for all of them."""
+    touched = sum(v.status == "touched" for v in skipped)
+    if len(skipped) <= 3:
+        for v in skipped:
+            how = " (touched: new time, same content)" if v.status == "touched" else ""
+            progress(f"  {v.planned.path}: unchanged since its last ingest, skipped{how}")
+    else:
+        how = f" ({touched} of them touched: new time, same content)" if touched else ""
+        progress(f"  {len(skipped)} file(s) unchanged since their last ingest, skipped{how}")
+
+
+def _ingest_and_build(
+    config,
+    instance,
+    files,
+    summary,
+    progress,
+    full_refresh,
+    preset,
+    settings,
+    retrain=False,
+    reingest=False,
+):
+    if not ingest_files(config, instance, files, summary, progress, reingest):
         return
 
     progress("Building the marts with dbt and publishing them ...")

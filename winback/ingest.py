@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import os
 import string
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -51,6 +53,9 @@ RAW_SCHEMA = "raw"
 ROW = "_winback_row"  # the row number ingestion adds; a file column of this name is refused
 # DuckDB's CSV reader puts the rows it cannot split into fields here (temp tables, per file)
 REJECTS_TABLE, REJECTS_SCAN = "_winback_rejects", "_winback_rejects_scan"
+# part of every file's reading digest: bump it when a change to this module loads the same file
+# differently, so the next run re-ingests every file instead of skipping it as unchanged
+READER_VERSION = "1"
 SQL_TYPES = {
     "text": "varchar",
     "timestamp": "timestamp",
@@ -76,6 +81,59 @@ class FileRejected(Exception):
         super().__init__(f"{source_file}: {message}")
 
 
+@dataclass(frozen=True)
+class FileState:
+    """What decides whether ingesting a file again could load anything different: its size
+    and modification time (cheap to compare), its content hash, and the digest of how it is
+    read (`reading_digest`)."""
+
+    size: int
+    mtime_ns: int
+    reading: str
+    content_hash: str | None = None  # None: not computed (size and mtime were enough)
+
+    @property
+    def signature(self) -> str:
+        return file_signature_of(self.size, self.mtime_ns, self.reading)
+
+
+def file_signature_of(size: int, mtime_ns: int, reading: str) -> str:
+    return f"{size}-{mtime_ns}-{reading}"
+
+
+def content_hash(path: os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    """The file's bytes as a hash, read in chunks (constant memory at any size)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def reading_digest(kind: FileKind, feed: Feed | None, settings: ValidationSettings) -> str:
+    """Everything besides the bytes that decides what a file loads: the contract of its kind,
+    a declared source's feed (options, mapping, where), the earliest valid date and
+    READER_VERSION. The clock of the not-in-future rule is left out (it moves every day):
+    `IngestResult.future_from` and the recorded `checked_until` cover it."""
+    what = (READER_VERSION, feed if feed is not None else kind, settings.earliest.isoformat())
+    return hashlib.blake2b(repr(what).encode(), digest_size=6).hexdigest()
+
+
+def file_state(
+    path: os.PathLike,
+    kind: FileKind,
+    feed: Feed | None = None,
+    settings: ValidationSettings | None = None,
+    with_hash: bool = False,
+) -> FileState:
+    """The file's state; the size and time are taken before the hash, so a file that changes
+    while it is hashed looks changed to the next run."""
+    stat = os.stat(path)
+    reading = reading_digest(kind, feed, settings or ValidationSettings())
+    digest = content_hash(path) if with_hash else None
+    return FileState(stat.st_size, stat.st_mtime_ns, reading, digest)
+
+
 @dataclass
 class IngestResult:
     kind: str
@@ -96,6 +154,10 @@ class IngestResult:
     quarantine_examples: list[dict] = field(default_factory=list)
     columns_present: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)  # what would fix the quarantined rows
+    file_state: FileState | None = None  # the file as it was when ingestion started
+    # the earliest timestamp quarantined as in the future (a later run may find it is not)
+    future_from: dt.datetime | None = None
+    checked_until: dt.datetime | None = None  # the not-in-future rule's limit
 
     @property
     def reconciles(self) -> bool:
@@ -149,10 +211,22 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             affected_from date, affected_to date, needs_build boolean not null,
             ingested_at timestamp not null)"""
     )
-    # added after the first release: warehouses built before get the column
-    con.execute(
-        f"alter table {RAW_SCHEMA}.ingest_log add column if not exists rows_skipped bigint default 0"
-    )
+    # added after the first release: warehouses built before get the columns
+    for column, sql_type in (
+        ("rows_skipped", "bigint default 0"),
+        # the file as it was ingested (`FileState`): a run skips a file still in that state
+        ("file_size", "bigint"),
+        ("file_mtime_ns", "bigint"),
+        ("reading_digest", "varchar"),
+        ("content_hash", "varchar"),
+        # the not-in-future rule's limit the file was checked against, and the earliest
+        # timestamp it quarantined as in the future: re-read once the clock has passed it
+        ("checked_until", "timestamp"),
+        ("future_from", "timestamp"),
+    ):
+        con.execute(
+            f"alter table {RAW_SCHEMA}.ingest_log add column if not exists {column} {sql_type}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,6 +623,8 @@ def ingest_file(
     `verify` (the Great Expectations suite, from the caller) gets the result while the rows are
     in place but not yet committed; the names of failed checks it returns roll the load back."""
     settings = settings or ValidationSettings()
+    if settings.now is None:  # one clock for the whole file, and recorded with it
+        settings = replace(settings, now=dt.datetime.now(dt.UTC).replace(tzinfo=None))
     if feed is not None:
         return _ingest_feed(con, feed, Path(path), relative_path, settings, example_limit, verify)
     kind = kind_for_path(relative_path)
@@ -563,6 +639,7 @@ def ingest_file(
     con.execute("set TimeZone = 'UTC'")
     path = Path(landing_dir) / relative_path
     result = IngestResult(kind=kind.name, source_file=relative_path)
+    _record_state(result, path, kind, None, settings)
     dialect, readable = None, False
     try:
         try:
@@ -609,6 +686,16 @@ def ingest_file(
     return result
 
 
+def _record_state(
+    result: IngestResult, path: Path, kind: FileKind, feed: Feed | None, settings
+) -> None:
+    """The file's state before it is read (size, time, hash), logged with the result so that a
+    later run can skip the file while it stays so; a missing file is rejected by the read."""
+    result.checked_until = settings.latest
+    with contextlib.suppress(OSError):
+        result.file_state = file_state(path, kind, feed, settings, with_hash=True)
+
+
 def _unreadable(source_file: str, path: Path, fmt: str, exc: BaseException) -> FileRejected:
     """Why a file could not be opened, in one line."""
     if path.is_file() and path.stat().st_size == 0:
@@ -621,6 +708,7 @@ def _record_rejection(con, kind: FileKind, result: IngestResult) -> None:
     """A rejected file loads nothing: what it loaded before is removed, the log says why."""
     result.rows_loaded = result.rows_quarantined = result.duplicates_dropped = 0
     result.rows_skipped, result.min_date, result.max_date = 0, None, None
+    result.future_from = None
     result.quarantine_by_rule, result.quarantine_examples = {}, []
     _replace_file(con, kind, result.source_file, result, load=None)
 
@@ -636,6 +724,7 @@ def _ingest_feed(
     ensure_raw_tables(con)
     con.execute("set TimeZone = 'UTC'")
     result = IngestResult(kind=kind.name, source_file=source_file)
+    _record_state(result, path, kind, feed, settings)
     try:
         try:
             fmt = file_format(path, feed.options)
@@ -728,13 +817,15 @@ def _replace_file(
             load()  # fills the counts and the file's date range in `result`
         dates_from = [d for d in (old_min, result.min_date) if d is not None]
         dates_to = [d for d in (old_max, result.max_date) if d is not None]
+        state = result.file_state
         result.affected_from = min(dates_from) if dates_from else None
         result.affected_to = max(dates_to) if dates_to else None
         con.execute(
             f"insert into {RAW_SCHEMA}.ingest_log (kind, source_file, status, error, rows_read, "
             "rows_loaded, rows_quarantined, duplicates_dropped, min_date, max_date, "
-            "affected_from, affected_to, needs_build, ingested_at, rows_skipped) values "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)",
+            "affected_from, affected_to, needs_build, ingested_at, rows_skipped, file_size, "
+            "file_mtime_ns, reading_digest, content_hash, checked_until, future_from) values "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 kind.name,
                 source_file,
@@ -750,6 +841,12 @@ def _replace_file(
                 result.affected_to,
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 result.rows_skipped,
+                state.size if state else None,
+                state.mtime_ns if state else None,
+                state.reading if state else None,
+                state.content_hash if state else None,
+                result.checked_until,
+                result.future_from,
             ],
         )
         if load is not None:
@@ -856,8 +953,22 @@ def _check_and_load(
                 from _malformed"""
             ).fetchone()[0]
         _summarise_quarantine(con, result, limit)
+        if rows_checked > valid_rows:
+            result.future_from = _future_from(con, kind, compiled.present)
 
     _replace_file(con, kind, src_file, result, load=load, verify=verify)
+
+
+def _future_from(con, kind: FileKind, present: list[str]) -> dt.datetime | None:
+    """The earliest timestamp of `_checked` quarantined as in the future (None: none was)."""
+    firsts = [
+        f"min({_q(c.name)}) filter (where _rule = {sql_literal(c.name + '_not_in_future')})"
+        for c in kind.columns
+        if c.type == "timestamp" and c.name in present
+    ]
+    if not firsts:
+        return None
+    return con.execute(f"select least({', '.join(firsts)}) from _checked").fetchone()[0]
 
 
 def _template_sql(template: str, **values: str) -> str:

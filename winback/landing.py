@@ -1,6 +1,9 @@
 """What to ingest: the landing files whose kind and format winback knows, the files of a
 project's declared sources, and which of them are new or changed since a run last saw them.
-The sensor (with its cursor) and the command line plan their runs with the same function.
+The sensor (with its cursor) and the command line (with raw.ingest_log) plan their runs with
+the same function, `compare`: a file is ingested when it is new or its content changed; one
+whose size and modification time are as recorded is not read at all, and one that was only
+touched (new time, same content hash) is skipped too.
 
 Every file to ingest has a key, its ingestion partition: a landing file's path relative to the
 landing folder (`events/2024-01.csv`), or for a declared source `<source>.<kind>:<path>`
@@ -11,14 +14,13 @@ feed, so a clickstream whose acquisition channel goes to the users kind has two.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from winback.contract import FileKind, kind_for_path
-from winback.ingest import landing_files
+from winback.contract import FileKind, ValidationSettings, kind_for_path
+from winback.ingest import RAW_SCHEMA, content_hash, file_state, landing_files
 from winback.sources import Feed, Source
 
 
@@ -26,17 +28,104 @@ from winback.sources import Feed, Source
 class PlannedFile:
     path: str  # the ingestion partition key
     kind: FileKind
-    signature: str  # size and modification time (and the feed's definition): changes with them
+    # size, modification time and how the file is read (`winback.ingest.reading_digest`)
+    signature: str
     feed: Feed | None = None  # a declared source's feed; None: a file in winback's layout
     file: Path | None = None  # the file itself (absolute)
 
 
-def file_signature(path: os.PathLike, feed: Feed | None = None) -> str:
-    stat = os.stat(path)
-    signature = f"{stat.st_size}-{stat.st_mtime_ns}"
-    if feed is not None:  # a changed mapping reads the same file differently
-        signature += "-" + hashlib.sha1(repr(feed).encode()).hexdigest()[:10]
-    return signature
+def file_signature(
+    path: os.PathLike,
+    feed: Feed | None = None,
+    kind: FileKind | None = None,
+    validation: ValidationSettings | None = None,
+) -> str:
+    """Size, modification time and (given the kind or feed) the reading digest: changes with
+    any of them, without reading the file."""
+    kind = feed.kind if feed is not None else kind
+    if kind is None:
+        stat = os.stat(path)
+        return f"{stat.st_size}-{stat.st_mtime_ns}"
+    return file_state(path, kind, feed, validation).signature
+
+
+# What a run recorded of a file: its signature, then `#` and its content hash when known
+# (the sensor's cursor and raw.ingest_log both give one string per key).
+def seen_value(signature: str, digest: str | None) -> str:
+    return f"{signature}#{digest}" if digest else signature
+
+
+@dataclass(frozen=True)
+class Verdict:
+    planned: PlannedFile
+    # new | changed | unchanged (size, time and reading as recorded: not read) | touched (new
+    # size or time, same content hash)
+    status: str
+    content_hash: str | None = None  # computed whenever size or time differ from the record
+
+    @property
+    def to_ingest(self) -> bool:
+        return self.status in ("new", "changed")
+
+    @property
+    def seen(self) -> str:
+        """What to record of the file now."""
+        return seen_value(self.planned.signature, self.content_hash)
+
+
+def compare(planned: PlannedFile, seen: str | None) -> Verdict:
+    """The planned file against what a run recorded of it (`seen_value`), reading the file
+    only when its size or time changed."""
+    signature, _, recorded_hash = (seen or "").partition("#")
+    if seen is not None and signature == planned.signature:
+        return Verdict(planned, "unchanged", recorded_hash or None)
+    try:
+        digest = content_hash(planned.file) if planned.file is not None else None
+    except OSError:  # gone since it was planned: the ingest run says so
+        digest = None
+    if seen is None:
+        return Verdict(planned, "new", digest)
+    same_reading = signature.rsplit("-", 1)[-1] == planned.signature.rsplit("-", 1)[-1]
+    if same_reading and digest is not None and digest == recorded_hash:
+        return Verdict(planned, "touched", digest)
+    return Verdict(planned, "changed", digest)
+
+
+def compare_all(planned: Iterable[PlannedFile], seen: Mapping[str, str]) -> list[Verdict]:
+    return [compare(p, seen.get(p.path)) for p in planned]
+
+
+def recorded_ingests(con, validation: ValidationSettings | None = None) -> dict[str, str]:
+    """What raw.ingest_log recorded of every file whose last ingest loaded (`seen_value`).
+    Left out, so that they are read again: a file whose last ingest was rejected, and one
+    that the not-in-future rule would now judge differently (a row it quarantined as in the
+    future is no longer, or the clock moved back before the limit it was checked against)."""
+    latest = (validation or ValidationSettings()).latest
+    rows = con.execute(
+        f"select source_file, file_size, file_mtime_ns, reading_digest, content_hash "
+        f"from {RAW_SCHEMA}.ingest_log where status = 'loaded' and content_hash is not null "
+        "and coalesce(future_from > ?, true) and coalesce(checked_until <= ?, true)",
+        [latest, latest],
+    ).fetchall()
+    return {
+        key: seen_value(f"{size}-{mtime}-{reading}", digest)
+        for key, size, mtime, reading, digest in rows
+    }
+
+
+def record_touched(con, verdicts: Iterable[Verdict]) -> None:
+    """Touched files (same content, new size or time): their new size and time in
+    raw.ingest_log, so the next run skips them without hashing; nothing else changes (the
+    ingestion time and needs_build stay as they were)."""
+    for v in verdicts:
+        if v.status != "touched":
+            continue
+        size, mtime, _ = v.planned.signature.split("-", 2)
+        con.execute(
+            f"update {RAW_SCHEMA}.ingest_log set file_size = ?, file_mtime_ns = ? "
+            "where source_file = ? and status = 'loaded'",
+            [int(size), int(mtime), v.planned.path],
+        )
 
 
 def source_files(source: Source, root: Path) -> list[Path]:
@@ -59,7 +148,9 @@ def feed_key(feed: Feed, file: Path, root: Path) -> str:
     return f"{feed.name}:{shown}"
 
 
-def _declared(sources: Iterable[Source], root: Path | None) -> list[PlannedFile]:
+def _declared(
+    sources: Iterable[Source], root: Path | None, validation: ValidationSettings | None = None
+) -> list[PlannedFile]:
     planned = []
     for source in sources:
         for file in source_files(source, root):
@@ -68,7 +159,7 @@ def _declared(sources: Iterable[Source], root: Path | None) -> list[PlannedFile]
                     PlannedFile(
                         feed_key(feed, file, root),
                         feed.kind,
-                        file_signature(file, feed),
+                        file_signature(file, feed, validation=validation),
                         feed,
                         file,
                     )
@@ -78,13 +169,16 @@ def _declared(sources: Iterable[Source], root: Path | None) -> list[PlannedFile]
 
 def plan_ingestion(
     landing: Path,
-    seen: dict[str, str] | None = None,
+    seen: Mapping[str, str] | None = None,
     sources: Iterable[Source] = (),
     root: Path | None = None,
+    validation: ValidationSettings | None = None,
 ) -> list[PlannedFile]:
-    """Files to ingest, sorted by key: all of them, or with `seen` (key -> signature) those
-    that are new or changed since. A file a source declares is read only through the source."""
-    declared = _declared(sources, root)
+    """Files to ingest, sorted by key: all of them, or with `seen` (key -> `seen_value`) those
+    that are new or whose content changed since (`compare`). A file a source declares is read
+    only through the source. `validation`: the run's (its earliest date is part of how a file
+    is read); default: winback's defaults."""
+    declared = _declared(sources, root, validation)
     taken = {p.file for p in declared}
     planned = list(declared)
     landing = Path(landing)
@@ -92,23 +186,31 @@ def plan_ingestion(
         file = (landing / rel).resolve()
         if file in taken:
             continue
-        planned.append(PlannedFile(rel, kind_for_path(rel), file_signature(file), None, file))
+        kind = kind_for_path(rel)
+        signature = file_signature(file, kind=kind, validation=validation)
+        planned.append(PlannedFile(rel, kind, signature, None, file))
     planned.sort(key=lambda p: p.path)
     if seen is None:
         return planned
-    return [p for p in planned if seen.get(p.path) != p.signature]
+    return [v.planned for v in compare_all(planned, seen) if v.to_ingest]
 
 
 def resolve(
-    key: str, landing: Path, sources: Iterable[Source] = (), root: Path | None = None
+    key: str,
+    landing: Path,
+    sources: Iterable[Source] = (),
+    root: Path | None = None,
+    validation: ValidationSettings | None = None,
 ) -> PlannedFile | None:
     """The planned file of an ingestion partition key, or None when no file has that key now."""
     if ":" in key.split("/", 1)[0]:  # <source>.<kind>:<path>: only that source's files
         source_name = key.split(".", 1)[0]
         named = [s for s in sources if s.name == source_name]
-        return next((p for p in _declared(named, root) if p.path == key), None)
+        return next((p for p in _declared(named, root, validation) if p.path == key), None)
     file = (Path(landing) / key).resolve()
     kind = kind_for_path(key)
     if kind is None or not file.is_file() or not file.is_relative_to(Path(landing).resolve()):
         return None
-    return PlannedFile(key, kind, file_signature(file), None, file)
+    return PlannedFile(
+        key, kind, file_signature(file, kind=kind, validation=validation), None, file
+    )
