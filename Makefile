@@ -58,10 +58,18 @@ docs: install
 	@echo "  open $(CURDIR)/dbt_project/target/static_index.html directly, or serve it:"
 	@echo "  cd dbt_project && ../$(BIN)/dbt docs serve --port 8080   (then http://127.0.0.1:8080)"
 
-## Speed and memory figures (not a test): the demo, 1M and 10M events; scoring 1M users.
+## Speed and memory figures (not a test, docs/benchmarks.md): `winback run` on 10 events, the
+## demo, the purchases scenario, 1M and 10M events (and the daily run at 1M and 10M, by
+## `winback run` and by the sensor), as multiples of the floor; scoring 1M users.
+## `make bench SIZES=tiny,200000` runs only those data sets (and no churn scoring).
 bench: install
-	$(BIN)/python benchmarks/bench.py
-	$(BIN)/python benchmarks/churn_scoring.py --users 1000000
+	$(BIN)/python benchmarks/bench.py $(if $(SIZES),--sizes $(SIZES))
+	$(if $(SIZES),,$(BIN)/python benchmarks/churn_scoring.py --users 1000000)
+
+## 100M events (benchmarks/fast_events.py, DuckDB memory limit 8GB): time and peak memory.
+.PHONY: bench-100m
+bench-100m: install
+	$(BIN)/python benchmarks/bench.py --sizes 100000000
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs bench_out
