@@ -377,7 +377,7 @@ def files_to_ingest(
     con = _open_for_writing(warehouse)
     try:
         ensure_raw_tables(con)
-        verdicts = compare_all(files, recorded_ingests(con, validation))
+        verdicts = compare_all(files, recorded_ingests(con, validation), keep_hash=False)
         skipped = [v for v in verdicts if not v.to_ingest]
         record_touched(con, skipped)
         held = 0

@@ -313,3 +313,18 @@ def test_winback_run_twice_reads_nothing_the_second_time(tmp_path):
     assert "  rows read                     0" in second_out
     assert "marts built and published" in second_out
     assert snapshot() == before
+
+
+def test_a_file_that_disappears_keeps_its_rows(landing, instance):
+    config = _config(landing)
+    ingest(config, instance)
+    build_done(config)
+    (landing / "events" / "b.csv").unlink()
+
+    summary, _ = ingest(config, instance)
+    assert summary.files == [] and summary.errors == []
+    assert summary.unchanged == ["events/a.csv", "users.csv"]
+    assert query(config, "select count(*) from raw.events where _source_file = 'events/b.csv'") == [
+        (1,)
+    ]
+    assert log(config)["events/b.csv"][:2] == ("loaded", False)

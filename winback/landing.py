@@ -73,26 +73,34 @@ class Verdict:
         return seen_value(self.planned.signature, self.content_hash)
 
 
-def compare(planned: PlannedFile, seen: str | None) -> Verdict:
+def compare(planned: PlannedFile, seen: str | None, keep_hash: bool = True) -> Verdict:
     """The planned file against what a run recorded of it (`seen_value`), reading the file
-    only when its size or time changed."""
+    only when its size or time changed. Without `keep_hash`, only when the answer needs it
+    (same size and reading, new time): the command line's ingestion hashes the files it reads
+    anyway; the sensor keeps the hash of every file it plans in its cursor."""
     signature, _, recorded_hash = (seen or "").partition("#")
     if seen is not None and signature == planned.signature:
         return Verdict(planned, "unchanged", recorded_hash or None)
-    try:
-        digest = content_hash(planned.file) if planned.file is not None else None
-    except OSError:  # gone since it was planned: the ingest run says so
-        digest = None
+    size, _, reading = planned.signature.split("-", 2)
+    recorded = signature.split("-", 2)  # an older cursor's signature has no reading part
+    could_be_same = seen is not None and recorded[0] == size and recorded[-1] == reading
+    digest = None
+    if keep_hash or could_be_same:
+        try:
+            digest = content_hash(planned.file) if planned.file is not None else None
+        except OSError:  # gone since it was planned: the ingest run says so
+            digest = None
     if seen is None:
         return Verdict(planned, "new", digest)
-    same_reading = signature.rsplit("-", 1)[-1] == planned.signature.rsplit("-", 1)[-1]
-    if same_reading and digest is not None and digest == recorded_hash:
+    if could_be_same and digest is not None and digest == recorded_hash:
         return Verdict(planned, "touched", digest)
     return Verdict(planned, "changed", digest)
 
 
-def compare_all(planned: Iterable[PlannedFile], seen: Mapping[str, str]) -> list[Verdict]:
-    return [compare(p, seen.get(p.path)) for p in planned]
+def compare_all(
+    planned: Iterable[PlannedFile], seen: Mapping[str, str], keep_hash: bool = True
+) -> list[Verdict]:
+    return [compare(p, seen.get(p.path), keep_hash) for p in planned]
 
 
 def recorded_ingests(con, validation: ValidationSettings | None = None) -> dict[str, str]:
