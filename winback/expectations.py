@@ -8,12 +8,13 @@ values are in their accepted sets and names are normalised. Both read the same c
 GE is fed one small "batch profile" DataFrame computed by DuckDB (facts in the first row,
 distinct values of each categorical column below), so the cost does not grow with file size
 (STACK-NOTES: GE on 10M rows costs 85 s and 5 GB; this costs well under a second).
-GE is imported lazily: importing it takes seconds.
+GE is imported lazily, and its context made once per process: importing it takes seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -135,6 +136,28 @@ def _suite(kind: FileKind, settings: ValidationSettings):
     return suite
 
 
+@functools.cache
+def _context():
+    """One ephemeral GE context per process, with the pandas data source the batches go
+    through: importing GE costs seconds, creating it again for every file is waste."""
+    for noisy in ("great_expectations", "great_expectations.core"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.data_sources.add_pandas("winback")
+    return context
+
+
+@functools.cache
+def _batch_definition(kind_name: str):
+    """The whole-dataframe batch definition of one file kind, made once per process."""
+    source = _context().data_sources.get("winback")
+    return source.add_dataframe_asset(name=kind_name).add_batch_definition_whole_dataframe("file")
+
+
 def validate_batch(
     con: duckdb.DuckDBPyConnection,
     kind: FileKind,
@@ -143,19 +166,7 @@ def validate_batch(
 ) -> BatchValidation:
     settings = settings or ValidationSettings()
     frame = batch_profile(con, kind, result)
-    for noisy in ("great_expectations", "great_expectations.core"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("winback")
-        .add_dataframe_asset(name=kind.name)
-        .add_batch_definition_whole_dataframe("file")
-        .get_batch(batch_parameters={"dataframe": frame})
-    )
+    batch = _batch_definition(kind.name).get_batch(batch_parameters={"dataframe": frame})
     validation = batch.validate(_suite(kind, settings), result_format="SUMMARY")
     outcomes = []
     for r in validation.results:
