@@ -16,11 +16,18 @@ The last `keep` publications are kept (WINBACK_KEEP_PUBLICATIONS), older ones re
 
 Parquet is there for readers with an older DuckDB (a file written by DuckDB 2.0 cannot be opened
 by 1.x) and for tools that do not speak DuckDB at all.
+
+A mart that is a view over other marts (user_daily_engagement and user_daily_health expand
+user_day_spans to one row per user per day) is published as the same view in the DuckDB file,
+computed on read, and not as a Parquet file: the Parquet folder holds the spans it expands
+(docs/engagement.md shows the expansion). A view that reads anything but marts is published as
+a table.
 """
 
 import datetime as dt
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +60,48 @@ def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
         [MARTS_SCHEMA],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def mart_views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The marts that are views reading only marts, each with its query rewritten to read the
+    published file's tables (schema `main`): they are published as views. A view reading
+    anything else is published as a table (what it reads is not published)."""
+    rows = con.execute(
+        "select view_name, sql from duckdb_views() where schema_name = ? "
+        "and database_name = current_database() and not internal",
+        [MARTS_SCHEMA],
+    ).fetchall()
+    views = {}
+    for name, sql in rows:
+        query = re.split(r"\s+as\s+", sql, maxsplit=1, flags=re.IGNORECASE)[1]
+        tree = json.loads(con.execute("select json_serialize_sql(?)", [query]).fetchone()[0])
+        if tree.get("error") or not _tables_to_main(tree):
+            continue
+        views[name] = con.execute("select json_deserialize_sql(?)", [json.dumps(tree)]).fetchone()[0]
+    return views
+
+
+def _tables_to_main(tree) -> bool:
+    """Point every table a parsed query reads from the marts schema to `main`, in place. False
+    when it reads a table of another schema (names without a schema are its own CTEs)."""
+    only_marts = True
+
+    def visit(node) -> None:
+        nonlocal only_marts
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
+                if node["schema_name"] != MARTS_SCHEMA:
+                    only_marts = False
+                node["catalog_name"], node["schema_name"] = "", "main"
+                node["qualified_name"] = {"path": ["main", node["table_name"]]}
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(tree)
+    return only_marts
 
 
 def _ident(name: str) -> str:
@@ -139,9 +188,10 @@ def publish_marts(
     partial = publish_dir / VERSIONS / f".{version}.partial"
     (partial / "parquet").mkdir(parents=True)
     step("version folder created")
+    views = mart_views(con)
     con.execute(f"attach {sql_literal(str(partial / PUBLISHED_DB))} as published")
     try:
-        for table in tables:
+        for table in [t for t in tables if t not in views]:
             con.execute(
                 f"create table published.main.{_ident(table)} as "
                 f"select * from {MARTS_SCHEMA}.{_ident(table)}"
@@ -151,6 +201,9 @@ def publish_marts(
                 f"{sql_literal(str(partial / 'parquet' / (table + '.parquet')))} (format parquet)"
             )
             step(f"{table} written")
+        for view in [t for t in tables if t in views]:  # after the tables they read
+            con.execute(f"create view published.main.{_ident(view)} as {views[view]}")
+            step(f"{view} written")
     finally:
         con.execute("detach published")
     manifest = {

@@ -42,7 +42,7 @@ PYTHON_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
 DBT_ONLY_LISTS = {
     ("users", "signup_source"),
     ("users", "value_tier"),
-    ("user_daily_engagement", "state"),
+    ("user_day_spans", "state"),
     ("lifecycle", "status"),
     ("user_daily_health", "engagement_label"),
 }
@@ -126,8 +126,8 @@ def test_every_contract_list_is_tested_on_its_staging_model():
 
 def test_the_signals_macro_returns_the_python_signals():
     assert macro_value("disengagement_signals") == list(SIGNALS)
-    # user_daily_health counts the firing signals: at most one per signal
-    assert _tests_named("between")[("user_daily_health", "active_signals")]["high"] == len(SIGNALS)
+    # user_daily_health counts the firing signals (stored in user_day_spans): one per signal
+    assert _tests_named("between")[("user_day_spans", "active_signals")]["high"] == len(SIGNALS)
 
 
 def test_the_patterns_model_assigns_exactly_the_python_patterns():
@@ -143,7 +143,8 @@ def test_the_health_components_are_one_list():
     components = macro_value("health_components")
     assert components == list(HEALTH_COMPONENTS)
     assert list(macro_value("winback_setting_defaults")["health_weights"]) == components
-    columns = model("user_daily_health")["raw_code"]
+    # the day's recency score is computed on read (the view), the others are stored in the spans
+    columns = model("user_daily_health")["raw_code"] + model("user_day_spans")["raw_code"]
     for name in components:
         assert f"as {name}_score" in columns, name
 

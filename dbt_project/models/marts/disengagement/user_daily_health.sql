@@ -1,7 +1,8 @@
--- depends_on: {{ ref('int_user_active_days') }}
 {#- Grain: one row per user per day, the same rows as user_daily_engagement (from the user's
     first active day to the as-of date). Point-in-time: every column uses only what happened
-    up to that day. docs/disengagement.md documents every column and setting.
+    up to that day. docs/disengagement.md documents every column and setting. A view: the rows
+    are computed on read from user_day_spans (stored sparsely), so storage follows the
+    activity, not users x days.
 
     Weak signals: a flag per signal and `<signal>_since`, the first day of the current firing
     (a signal that stops and fires again gets a new date; null while it is not firing).
@@ -30,194 +31,27 @@
     opened or clicked): engaged (active in the last engaged_within_days and a score of at least
     engaged_min_health_score), recently_active (touched within disengaged_after_days),
     disengaged (within inactive_after_days), inactive. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        pre_hook="{{ delete_incremental_window('activity_date') }}",
-    )
-}}
+{{ config(materialized='view') }}
 {%- set signals = disengagement_signals() %}
-{%- set usage_window = setting('usage_drop_window_days') | int %}
-{%- set help_window = setting('help_window_days') | int %}
-{%- set unsubscribe_window = setting('unsubscribe_window_days') | int %}
-{%- set payment_window = setting('payment_failure_window_days') | int %}
-{%- set message_window = setting('health_message_window_days') | int %}
-{%- set inactive_after = setting('inactive_after_days') | int %}
-{%- set long_window = setting('long_window_days') | int %}
 {%- set w = health_weights() %}
-{#- Incremental: the rows from the window start, computed over enough history for every window
-    (plus one day, so the day before the window has exact flags), and the first day of each
-    signal still firing carried from the row before the window. -#}
-{%- set window_start = incremental_window_start('activity_date') %}
-{%- set history = [2 * usage_window, help_window, unsubscribe_window, payment_window, message_window, long_window] | max + 1 %}
-{%- set history_start = dbt.dateadd('day', -1 * history, window_start) if window_start else none %}
 
-with engagement as (
-    select
-        user_id, activity_date, is_active, events, core_actions, feature_breadth_28d,
-        first_active_date, last_active_date, days_since_last_active, state
-    from {{ ref('user_daily_engagement') }}
-    where activity_date <= {{ as_of_date() }}
-    {%- if history_start %}
-        and activity_date >= {{ history_start }}
-    {%- endif %}
+with spans as (
+    select * from {{ ref('user_day_spans') }}
 ),
 
-signal_days as (
-    select * from {{ ref('int_user_signal_days') }}
-    {%- if history_start %}
-    where signal_date >= {{ history_start }}
-    {%- endif %}
+days as (
+    select spans.*, cast(spans.valid_from + cast(offsets.k as integer) as date) as activity_date
+    from spans
+    cross join unnest(range(0, datediff('day', spans.valid_from, spans.valid_to) + 1)) as offsets(k)
 ),
 
-core_before_history as (
-    {%- if history_start %}
-    select user_id, max(activity_date) as last_core_action_date
-    from {{ ref('int_user_active_days') }}
-    where core_actions > 0 and activity_date < {{ history_start }}
-    group by user_id
-    {%- else %}
-    select cast(null as varchar) as user_id, cast(null as date) as last_core_action_date
-    where false
-    {%- endif %}
-),
-
-carried as (
-    {%- if window_start %}
-    select
-        user_id,
-        last_message_engaged_date as carried_last_message_engaged_date
-        {%- for s in signals %}, {{ s }}_since as carried_{{ s }}_since{% endfor %}
-    from {{ this }}
-    where activity_date = {{ dbt.dateadd('day', -1, window_start) }}
-    {%- else %}
-    select
-        cast(null as varchar) as user_id,
-        cast(null as date) as carried_last_message_engaged_date
-        {%- for s in signals %}, cast(null as date) as carried_{{ s }}_since{% endfor %}
-    where false
-    {%- endif %}
-),
-
-joined as (
-    select
-        engagement.*,
-        coalesce(signal_days.help_visits, 0) as help_visits,
-        coalesce(signal_days.depth_events, 0) as depth_events,
-        coalesce(signal_days.messages_received, 0) as messages_received,
-        coalesce(signal_days.messages_engaged, 0) as messages_engaged,
-        coalesce(signal_days.unsubscribes, 0) as unsubscribes,
-        coalesce(signal_days.payment_failures, 0) as payment_failures,
-        coalesce(signal_days.payments_succeeded, 0) as payments_succeeded,
-        core_before_history.last_core_action_date as last_core_action_before_history,
-        carried.carried_last_message_engaged_date
-        {%- for s in signals %},
-        carried.carried_{{ s }}_since
-        {%- endfor %}
-    from engagement
-    left join signal_days
-        on engagement.user_id = signal_days.user_id
-        and engagement.activity_date = signal_days.signal_date
-    left join core_before_history on engagement.user_id = core_before_history.user_id
-    left join carried on engagement.user_id = carried.user_id
-),
-
-{#- The grid is dense (a row per user per day), so "n preceding rows" is "the last n days". #}
-windowed as (
+recency as (
     select
         *,
-        sum(case when is_active then 1 else 0 end) over (
-            by_day rows between {{ usage_window - 1 }} preceding and current row
-        ) as active_days_recent,
-        coalesce(sum(case when is_active then 1 else 0 end) over (
-            by_day rows between {{ 2 * usage_window - 1 }} preceding and {{ usage_window }} preceding
-        ), 0) as active_days_prior,
-        coalesce(
-            max(case when core_actions > 0 then activity_date end) over (by_day rows unbounded preceding),
-            last_core_action_before_history
-        ) as last_core_action_date,
-        sum(case when is_active then 1 else 0 end) over (
-            by_day rows between {{ long_window - 1 }} preceding and current row
-        ) as active_days_long,
-        sum(events) over (by_day rows between {{ long_window - 1 }} preceding and current row) as events_28d,
-        sum(depth_events) over (by_day rows between {{ long_window - 1 }} preceding and current row) as depth_events_28d,
-        sum(help_visits) over (
-            by_day rows between {{ help_window - 1 }} preceding and current row
-        ) as help_visits_recent,
-        sum(unsubscribes) over (
-            by_day rows between {{ unsubscribe_window - 1 }} preceding and current row
-        ) as unsubscribes_recent,
-        max(case when payment_failures > 0 then activity_date end) over (
-            by_day rows between {{ payment_window - 1 }} preceding and current row
-        ) as last_payment_failure_date,
-        max(case when payments_succeeded > 0 then activity_date end) over (
-            by_day rows between {{ payment_window - 1 }} preceding and current row
-        ) as last_payment_success_date,
-        sum(messages_received) over (
-            by_day rows between {{ message_window - 1 }} preceding and current row
-        ) as messages_received_recent,
-        sum(messages_engaged) over (
-            by_day rows between {{ message_window - 1 }} preceding and current row
-        ) as messages_engaged_recent,
-        coalesce(
-            max(case when messages_engaged > 0 then activity_date end) over (by_day rows unbounded preceding),
-            carried_last_message_engaged_date
-        ) as last_message_engaged_date
-    from joined
-    window by_day as (partition by user_id order by activity_date)
-),
-
-flagged as (
-    select
-        *,
-        {{ dbt.datediff('coalesce(last_core_action_date, first_active_date)', 'activity_date', 'day') }}
-            as days_since_last_core_action,
-        active_days_prior >= {{ setting('usage_drop_min_prior_active_days') }}
-            and active_days_recent * 100 <= active_days_prior * (100 - {{ setting('usage_drop_min_pct') }})
-            as signal_usage_drop,
-        {{ dbt.datediff('coalesce(last_core_action_date, first_active_date)', 'activity_date', 'day') }}
-            >= {{ setting('no_core_action_days') }} as signal_no_core_action,
-        help_visits_recent >= {{ setting('help_min_visits') }} as signal_help_visits,
-        unsubscribes_recent > 0 as signal_unsubscribed,
-        last_payment_failure_date is not null
-            and (last_payment_success_date is null or last_payment_success_date < last_payment_failure_date)
-            as signal_payment_failure
-    from windowed
-),
-
-{#- A firing started the day after the last day the signal was off (one running max, no
-    lag). In an incremental run only the days from the one before the window are exact (that
-    day's windows have the history they need), so only those rows are kept here; a signal on
-    since before the window keeps the date carried from that day's row; one that has never
-    been off started on the user's first active day. #}
-scored as (
-    select
-        *,
-        {%- for s in signals %}
-        {%- set last_off = 'max(case when not signal_' ~ s ~ ' then activity_date end) over (partition by user_id order by activity_date rows unbounded preceding)' %}
-        case when signal_{{ s }} then coalesce(
-            cast({{ dbt.dateadd('day', 1, last_off) }} as date),
-            carried_{{ s }}_since,
-            first_active_date
-        ) end as {{ s }}_since,
-        {%- endfor %}
-        round(least(100, 100.0 * active_days_long / {{ window_count_setting('health_frequency_target_days', 'long_window_days') }}), 1)
-            as frequency_score,
-        round(greatest(0, 100.0 * (1 - days_since_last_active / {{ setting('health_recency_horizon_days') }})), 1)
-            as recency_score,
-        round(least(100, 100.0 * feature_breadth_28d / {{ setting('health_breadth_target_features') }}), 1)
-            as breadth_score,
-        round(case when events_28d > 0
-            then least(100, 100.0 * depth_events_28d / events_28d / {{ setting('health_depth_target_share') }})
-            else 0 end, 1) as depth_score,
-        round(case when messages_received_recent > 0
-            then least(100, 100.0 * messages_engaged_recent / messages_received_recent / {{ setting('health_message_target_rate') }})
-            end, 1) as message_engagement_score
-    from flagged
-    {%- if window_start %}
-    where activity_date >= {{ dbt.dateadd('day', -1, window_start) }}
-    {%- endif %}
+        {{ dbt.datediff('last_active_date', 'activity_date', 'day') }} as days_since_last_active,
+        round(greatest(0, 100.0 * (1 - {{ dbt.datediff('last_active_date', 'activity_date', 'day') }} / {{ setting('health_recency_horizon_days') }})), 1)
+            as recency_score
+    from days
 ),
 
 final as (
@@ -228,11 +62,9 @@ final as (
         days_since_last_active,
         active_days_recent,
         active_days_prior,
-        case when active_days_prior > 0
-            then round(100.0 * (active_days_recent - active_days_prior) / active_days_prior, 1)
-        end as usage_change_pct,
+        usage_change_pct,
         last_core_action_date,
-        days_since_last_core_action,
+        {{ dbt.datediff('core_action_reference_date', 'activity_date', 'day') }} as days_since_last_core_action,
         events_28d,
         depth_events_28d,
         help_visits_recent,
@@ -245,9 +77,7 @@ final as (
         signal_{{ s }},
         {{ s }}_since,
         {%- endfor %}
-        {%- for s in signals %}
-        case when signal_{{ s }} then 1 else 0 end{{ ' +' if not loop.last }}
-        {%- endfor %} as active_signals,
+        active_signals,
         frequency_score,
         recency_score,
         breadth_score,
@@ -260,11 +90,8 @@ final as (
             / nullif({{ w.frequency + w.recency + w.breadth + w.depth }}
                + case when message_engagement_score is not null then {{ w.message_engagement }} else 0 end, 0)
         ) as integer) as health_score,
-        greatest(last_active_date, coalesce(last_message_engaged_date, last_active_date)) as last_touch_date
-    from scored
-    {%- if window_start %}
-    where activity_date >= {{ window_start }}
-    {%- endif %}
+        last_touch_date
+    from recency
 ),
 
 labelled as (
@@ -275,7 +102,7 @@ labelled as (
                 and health_score >= {{ setting('engaged_min_health_score') }} then 'engaged'
             when {{ dbt.datediff('last_touch_date', 'activity_date', 'day') }} < {{ setting('disengaged_after_days') }}
                 then 'recently_active'
-            when {{ dbt.datediff('last_touch_date', 'activity_date', 'day') }} < {{ inactive_after }}
+            when {{ dbt.datediff('last_touch_date', 'activity_date', 'day') }} < {{ setting('inactive_after_days') }}
                 then 'disengaged'
             else 'inactive'
         end as engagement_label
