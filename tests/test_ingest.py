@@ -471,3 +471,41 @@ def test_a_rejected_file_counts_the_rows_it_read(con, landing):
         ("users/no_id.parquet", "rejected", 2, 0, 0, 0),
     ]
     assert table(con, "select count(*) from raw.quarantine") == [(0,)]
+
+
+def test_the_first_copy_in_file_order_is_kept_and_nulls_are_equal_keys(con, landing):
+    """Dedupe finds the repeated keys first and compares only their rows: the first copy in
+    the file stays (with its own row number), null key parts count as equal values."""
+    events = write(
+        landing,
+        "events/copies.csv",
+        "event_id,user_id,event_name,occurred_at\n"
+        "e1,u1,login,2024-01-01T00:00:00Z\n"
+        "e2,u2,login,2024-01-01T00:00:00Z\n"
+        "e1,u1,logout,2024-01-02T00:00:00Z\n"  # same id: a copy, the first e1 stays
+        "e3,u3,login,2024-01-03T00:00:00Z\n"
+        "e2,u9,view,2024-01-04T00:00:00Z\n"
+        "e1,u1,view,2024-01-05T00:00:00Z\n",
+    )
+    result = ingest_file(con, landing, events, NOW)
+    assert (result.rows_loaded, result.duplicates_dropped) == (3, 3)
+    assert table(
+        con, "select event_id, user_id, event_name, _source_row from raw.events order by 1"
+    ) == [
+        ("e1", "u1", "login", 1),
+        ("e2", "u2", "login", 2),
+        ("e3", "u3", "login", 4),
+    ]
+    users = write(
+        landing,
+        "users.csv",
+        "user_id,email,plan\nu1,,free\nu2,a@b.c,\nu1,,free\nu2,a@b.c,\nu2,a@b.c,pro\n",
+    )
+    result = ingest_file(con, landing, users, NOW)
+    assert (result.rows_loaded, result.duplicates_dropped) == (3, 2)
+    assert result.reconciles
+    assert table(con, "select user_id, email, plan, _source_row from raw.users order by 4") == [
+        ("u1", None, "free", 1),
+        ("u2", "a@b.c", None, 2),
+        ("u2", "a@b.c", "pro", 5),
+    ]
