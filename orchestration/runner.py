@@ -374,6 +374,7 @@ def files_to_ingest(
     the skipped ones. The caller holds the warehouse's run lock."""
     from winback.ingest import RAW_SCHEMA, ensure_raw_tables
 
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = _open_for_writing(warehouse)
     try:
         ensure_raw_tables(con)

@@ -328,3 +328,32 @@ def test_a_file_that_disappears_keeps_its_rows(landing, instance):
         (1,)
     ]
     assert log(config)["events/b.csv"][:2] == ("loaded", False)
+
+
+def test_a_changed_source_definition_reingests_its_files(tmp_path, instance):
+    """A declared source's file is read again when its feed (mapping, options) changes."""
+    project = tmp_path / "shop"
+    (project / "exports").mkdir(parents=True)
+    (project / "exports" / "clicks.csv").write_text(
+        "uid,what,at\nu1,login,2024-01-01T10:00:00Z\nu2,login,2024-01-02T10:00:00Z\n"
+    )
+    yml = project / "winback.yml"
+    mapping = "{user_id: uid, event_name: what, occurred_at: at}"
+    yml.write_text(
+        f"sources:\n  clicks:\n    kind: events\n    path: exports/clicks.csv\n"
+        f"    mapping: {mapping}\n"
+    )
+    config = load_config({"project": str(project), "now": NOW}, environ={})
+
+    def ingest_project():
+        summary = PipelineSummary()
+        files = check_landing(config.landing_dir, config.project(), config.validation)
+        ingest_files(config, instance, files, summary, lambda _: None)
+        return summary
+
+    assert [f.source_file for f in ingest_project().files] == ["clicks.events:exports/clicks.csv"]
+    assert ingest_project().unchanged == ["clicks.events:exports/clicks.csv"]
+    yml.write_text(yml.read_text().replace("event_name: what", "event_name: \"'visit'\""))
+    (changed,) = ingest_project().files
+    assert changed.rows_loaded == 2
+    assert query(config, "select distinct event_name from raw.events") == [("visit",)]
