@@ -357,3 +357,17 @@ def test_a_changed_source_definition_reingests_its_files(tmp_path, instance):
     (changed,) = ingest_project().files
     assert changed.rows_loaded == 2
     assert query(config, "select distinct event_name from raw.events") == [("visit",)]
+
+
+def test_a_warehouse_from_before_reads_each_file_once_more(landing, instance):
+    """An ingest log without the new columns (a warehouse built before this release) gets
+    them, and each file is read once more, then skipped."""
+    config = _config(landing)
+    ingest(config, instance)
+    with duckdb.connect(str(config.warehouse)) as con:
+        for column in ("file_size", "file_mtime_ns", "reading_digest", "content_hash"):
+            con.execute(f"alter table raw.ingest_log drop column {column}")
+        con.execute("alter table raw.ingest_log drop column checked_until")
+        con.execute("alter table raw.ingest_log drop column future_from")
+    assert len(ingest(config, instance)[0].files) == 3
+    assert ingest(config, instance)[0].unchanged == ["events/a.csv", "events/b.csv", "users.csv"]

@@ -212,6 +212,14 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             ingested_at timestamp not null)"""
     )
     # added after the first release: warehouses built before get the columns
+    present = {
+        name
+        for (name,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = 'ingest_log'",
+            [RAW_SCHEMA],
+        ).fetchall()
+    }
     for column, sql_type in (
         ("rows_skipped", "bigint default 0"),
         # the file as it was ingested (`FileState`): a run skips a file still in that state
@@ -224,9 +232,10 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         ("checked_until", "timestamp"),
         ("future_from", "timestamp"),
     ):
-        con.execute(
-            f"alter table {RAW_SCHEMA}.ingest_log add column if not exists {column} {sql_type}"
-        )
+        if column not in present:
+            con.execute(
+                f"alter table {RAW_SCHEMA}.ingest_log add column if not exists {column} {sql_type}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
