@@ -13,15 +13,14 @@ the marts' metadata.
 
 import contextlib
 import datetime as dt
-import hashlib
+import functools
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from orchestration.charts import mart_metadata
 from orchestration.project import winback_project
@@ -97,7 +96,13 @@ def with_project_settings(config: DbtBuildConfig, winback_config) -> DbtBuildCon
 class WinbackDbtTranslator(DagsterDbtTranslator):
     """Groups models by their folder: staging, intermediate, and each marts domain (core,
     engagement, disengagement, ...: `models/marts/<domain>/`), so the UI tells the same story
-    as the dbt tree."""
+    as the dbt tree.
+
+    The churn marts are views over the tables the churn steps write (dbt source `ml`), built
+    by the one `dbt build` of the run, before those steps: their edge from the `ml` tables is
+    left out of the asset graph (it would make the dbt step both upstream and downstream of
+    the churn steps, and Dagster would split it into two dbt invocations). The checks that
+    guard them (`winback_churn_marts`) run after the churn steps and depend on them."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -106,6 +111,10 @@ class WinbackDbtTranslator(DagsterDbtTranslator):
             spec = spec.replace_attributes(group_name=model_group(node["fqn"]))
             if node["fqn"][1] == "marts":
                 spec = dg.apply_freshness_policy(spec, MARTS_FRESHNESS)
+            if any(d.asset_key.path[0] == ML_SCHEMA for d in spec.deps):
+                spec = spec.replace_attributes(
+                    deps=[d for d in spec.deps if d.asset_key.path[0] != ML_SCHEMA]
+                )
         return spec
 
 
@@ -144,6 +153,17 @@ def dbt_build_args(variables: Mapping[str, Any], full_refresh: bool) -> list[str
     return args
 
 
+# dbt unit tests check the SQL's logic on fixed rows, not the day's data: they run where the SQL
+# changes (a plain `dbt build`, the test suite: tests/test_dbt_unit_tests.py), not in every
+# production build, where they cost seconds and can never fail on new data
+PRODUCTION_EXCLUDES = ["--exclude-resource-type", "unit_test"]
+
+
+def production_build_args(variables: Mapping[str, Any], full_refresh: bool) -> list[str]:
+    """The `dbt build` of a Dagster run: dbt_build_args without the unit tests."""
+    return dbt_build_args(variables, full_refresh) + PRODUCTION_EXCLUDES
+
+
 def pending_rebuild_start(con) -> tuple[str | None, Any]:
     """The earliest day touched by files ingested since the last build, and the ingestion time
     up to which that answer holds (so files landing during the build stay pending)."""
@@ -166,16 +186,14 @@ def mark_built(con, watermark) -> None:
         )
 
 
-# the models that read what the churn steps in Python write (dbt source `ml`), and everything
-# downstream of them: built by a second dbt invocation once the scores exist
-AFTER_ML = "source:ml+"
+# the schema of the dbt source `ml`: the tables the churn steps in Python write
+ML_SCHEMA = "ml"
 
 
 @dbt_assets(
     manifest=winback_project.manifest_path,
     project=winback_project,
     dagster_dbt_translator=WinbackDbtTranslator(),
-    exclude=AFTER_ML,
 )
 def winback_dbt_models(
     context: dg.AssetExecutionContext,
@@ -216,9 +234,8 @@ def winback_dbt_models(
         f"preset={variables.get('preset') or 'none'}, settings={config.settings or 'defaults'}"
         + (", full refresh" if config.full_refresh else "")
     )
-    _remember_vars(warehouse.path, variables)
     events = yield from _run_dbt_build(
-        context, dbt, warehouse, dbt_build_args(variables, config.full_refresh)
+        context, dbt, warehouse, production_build_args(variables, config.full_refresh)
     )
     with warehouse.get_connection() as con:
         mark_built(con, watermark)
@@ -243,50 +260,6 @@ def _run_dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, a
         yield from events  # what dbt built before failing is still recorded
         raise dg.Failure(description=dbt_failure_line(invocation, failure)) from failure
     return events
-
-
-def _vars_file(warehouse) -> Path:
-    key = hashlib.sha256(str(Path(warehouse).resolve()).encode()).hexdigest()[:16]
-    return DBT_TARGET_DIR / f"winback-vars-{key}.json"
-
-
-def _remember_vars(warehouse, variables: Mapping[str, Any]) -> None:
-    """The vars of the warehouse's last build, for the churn marts' invocation: dbt re-parses
-    the whole project when the vars differ from its last run's (about 6 s each time)."""
-    path = _vars_file(warehouse)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(dict(variables), sort_keys=True))
-    os.replace(partial, path)
-
-
-def _remembered_vars(warehouse) -> dict[str, Any]:
-    """The vars `_remember_vars` kept (none before a first build). The churn marts read no
-    var, so these change nothing they build; they keep dbt's partial parse valid."""
-    try:
-        return json.loads(_vars_file(warehouse).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-@dbt_assets(
-    manifest=winback_project.manifest_path,
-    project=winback_project,
-    dagster_dbt_translator=WinbackDbtTranslator(),
-    select=AFTER_ML,
-    name="winback_churn_marts",
-)
-def winback_churn_marts(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-):
-    """The churn marts (and, later, what reads them): built after the churn scores, with the
-    settings the features were built with (they read features.churn_settings, not vars)."""
-    events = yield from _run_dbt_build(
-        context, dbt, warehouse, dbt_build_args(_remembered_vars(warehouse.path), False)
-    )
-    with warehouse.get_connection() as con:
-        events = [_with_mart_metadata(context, con, event) for event in events]
-    yield from events
 
 
 @contextlib.contextmanager
@@ -397,9 +370,11 @@ def _with_mart_metadata(
     if key.path[0] != "marts":
         return event
     spec = context.assets_def.specs_by_key[key]
+    # a churn mart's rows come from the churn steps, after dbt: winback_churn_marts counts them
+    counts = {} if key.path[-1] in CHURN_MARTS else mart_metadata(con, key.path[-1])
     metadata = {
         **event.metadata,
-        **mart_metadata(con, key.path[-1]),
+        **counts,
         "dagster/column_schema": column_schema(con, key.path[-1], spec),
         **(extra or {}).get(key.path[-1], {}),
     }
@@ -424,11 +399,15 @@ def column_schema(con, table: str, spec: dg.AssetSpec) -> dg.TableSchema:
     )
 
 
+@functools.cache
+def dbt_manifest() -> dict[str, Any]:
+    """The dbt manifest the assets were built from, read once per process."""
+    return json.loads(winback_project.manifest_path.read_text())
+
+
 def mart_asset_keys(model_names: Sequence[str] | None = None) -> list[dg.AssetKey]:
     """Asset keys of the models in the marts folder (what is published for BI)."""
-    from dagster_dbt import get_asset_key_for_model
-
-    manifest = json.loads(winback_project.manifest_path.read_text())
+    manifest = dbt_manifest()
     names = model_names or sorted(
         n["name"]
         for n in manifest["nodes"].values()
@@ -436,11 +415,98 @@ def mart_asset_keys(model_names: Sequence[str] | None = None) -> list[dg.AssetKe
     )
     keys = []
     for name in names:
-        try:
-            keys.append(get_asset_key_for_model([winback_dbt_models], name))
-        except KeyError:  # a model after the churn steps
-            keys.append(get_asset_key_for_model([winback_churn_marts], name))
+        keys.append(get_asset_key_for_model([winback_dbt_models], name))
     return keys
 
 
-defs = dg.Definitions(assets=[winback_dbt_models, winback_churn_marts])
+# The churn marts' data tests, run once the churn steps have written today's rows: the marts are
+# views over those rows (models/marts/churn), so a dbt test in the build, before the steps, would
+# check yesterday's. Each: (mart, check name = the dbt test it replaces, what it asserts, a query
+# counting the rows that break it).
+CHURN_MART_CHECKS = (
+    (
+        "churn_scores",
+        "unique_combination_churn_scores_user_id__as_of_date",
+        "One row per user and as-of date.",
+        "select count(*) from (select user_id, as_of_date from marts.churn_scores "
+        "group by user_id, as_of_date having count(*) > 1)",
+    ),
+    (
+        "churn_scores",
+        "between_churn_scores_churn_probability__1__0",
+        "Every churn probability lies in [0, 1].",
+        "select count(*) from marts.churn_scores "
+        "where churn_probability < 0 or churn_probability > 1",
+    ),
+    (
+        "churn_scores",
+        "accepted_values_churn_scores_risk_tier__high__medium__low",
+        "The risk tier is high, medium or low.",
+        "select count(*) from marts.churn_scores where risk_tier not in ('high', 'medium', 'low')",
+    ),
+    (
+        "churn_model_evaluation",
+        "unique_combination_churn_model_evaluation_model_version__fold__model",
+        "One row per model version, fold and model.",
+        "select count(*) from (select model_version, fold, model "
+        "from marts.churn_model_evaluation group by model_version, fold, model "
+        "having count(*) > 1)",
+    ),
+    (
+        "churn_model_evaluation",
+        "accepted_values_churn_model_evaluation_model__logistic__hgb__bgnbd_calibrated__recency__bgnbd",
+        "The model is logistic, hgb, bgnbd_calibrated, recency or bgnbd.",
+        "select count(*) from marts.churn_model_evaluation where model not in "
+        "('logistic', 'hgb', 'bgnbd_calibrated', 'recency', 'bgnbd')",
+    ),
+)
+CHURN_MARTS = ("churn_scores", "churn_model_evaluation", "churn_calibration")
+
+
+def ml_source_keys() -> list[dg.AssetKey]:
+    """The asset keys of the `ml` source's tables: the churn steps' assets (ml/churn_scores,
+    ml/churn_model_evaluation, ml/churn_calibration)."""
+    translator = WinbackDbtTranslator()
+    return sorted(
+        translator.get_asset_key(source)
+        for source in dbt_manifest()["sources"].values()
+        if source["source_name"] == ML_SCHEMA
+    )
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            name,
+            asset=get_asset_key_for_model([winback_dbt_models], mart),
+            description=description,
+            blocking=True,
+            additional_deps=ml_source_keys(),
+        )
+        for mart, name, description, _ in CHURN_MART_CHECKS
+    ],
+    name="winback_churn_marts",
+)
+def winback_churn_marts(warehouse: WarehouseResource):
+    """The churn marts as published, checked after the churn steps (blocking: a failure stops
+    the publication). Their rows are counted here: the views' materialization by dbt precedes
+    the churn steps."""
+    with warehouse.get_connection() as con:
+        rows = {
+            mart: con.execute(f"select count(*) from marts.{mart}").fetchone()[0]
+            for mart in CHURN_MARTS
+        }
+        for mart, name, description, query in CHURN_MART_CHECKS:
+            failing = con.execute(query).fetchone()[0]
+            yield dg.AssetCheckResult(
+                asset_key=get_asset_key_for_model([winback_dbt_models], mart),
+                check_name=name,
+                passed=failing == 0,
+                description=description
+                if not failing
+                else f"{failing:,} rows break it: " + description,
+                metadata={"failing_rows": failing, "rows": rows[mart]},
+            )
+
+
+defs = dg.Definitions(assets=[winback_dbt_models], asset_checks=[winback_churn_marts])
