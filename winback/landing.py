@@ -59,7 +59,7 @@ def seen_value(signature: str, digest: str | None) -> str:
 class Verdict:
     planned: PlannedFile
     # new | changed | unchanged (size, time and reading as recorded: not read) | touched (new
-    # size or time, same content hash)
+    # time, same size, reading and content hash)
     status: str
     content_hash: str | None = None  # computed whenever size or time differ from the record
 
@@ -81,9 +81,10 @@ def compare(planned: PlannedFile, seen: str | None, keep_hash: bool = True) -> V
     signature, _, recorded_hash = (seen or "").partition("#")
     if seen is not None and signature == planned.signature:
         return Verdict(planned, "unchanged", recorded_hash or None)
-    size, _, reading = planned.signature.split("-", 2)
-    recorded = signature.split("-", 2)  # an older cursor's signature has no reading part
-    could_be_same = seen is not None and recorded[0] == size and recorded[-1] == reading
+    size, reading = planned.signature.split("-", 1)[0], planned.signature.rsplit("-", 1)[-1]
+    # (an older cursor's signature, `size-mtime`, has no reading part: never the same)
+    recorded_size, recorded_reading = signature.split("-", 1)[0], signature.rsplit("-", 1)[-1]
+    could_be_same = seen is not None and recorded_size == size and recorded_reading == reading
     digest = None
     if keep_hash or could_be_same:
         try:
@@ -122,13 +123,14 @@ def recorded_ingests(con, validation: ValidationSettings | None = None) -> dict[
 
 
 def record_touched(con, verdicts: Iterable[Verdict]) -> None:
-    """Touched files (same content, new size or time): their new size and time in
+    """Touched files (same content, new time): their new size and time in
     raw.ingest_log, so the next run skips them without hashing; nothing else changes (the
     ingestion time and needs_build stay as they were)."""
     for v in verdicts:
         if v.status != "touched":
             continue
-        size, mtime, _ = v.planned.signature.split("-", 2)
+        size, rest = v.planned.signature.split("-", 1)
+        mtime = rest.rsplit("-", 1)[0]  # (negative before 1970)
         con.execute(
             f"update {RAW_SCHEMA}.ingest_log set file_size = ?, file_mtime_ns = ? "
             "where source_file = ? and status = 'loaded'",
