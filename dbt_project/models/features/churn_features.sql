@@ -185,8 +185,7 @@ successes as (
 
 engagement as (
     select user_id, activity_date, state, feature_breadth_28d
-    from {{ ref('user_daily_engagement') }}
-    where activity_date in (select snapshot_date from snapshots)
+    from ({{ user_daily_engagement_rows('select snapshot_date as day from ' ~ ref('churn_snapshots')) }}) as rows
 ),
 
 health as (
@@ -195,8 +194,7 @@ health as (
         help_visits_recent, messages_received_recent, messages_engaged_recent,
         signal_usage_drop, signal_no_core_action, signal_help_visits, signal_unsubscribed,
         signal_payment_failure
-    from {{ ref('user_daily_health') }}
-    where activity_date in (select snapshot_date from snapshots)
+    from ({{ user_daily_health_rows('select snapshot_date as day from ' ~ ref('churn_snapshots')) }}) as rows
 ),
 
 joined as (

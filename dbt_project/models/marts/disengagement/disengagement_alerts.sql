@@ -5,14 +5,12 @@
 {%- set signals = disengagement_signals() %}
 
 with today as (
-    select * from {{ ref('user_daily_health') }}
-    where activity_date = {{ as_of_date() }}
+    select * from ({{ user_daily_health_rows('select ' ~ as_of_date() ~ ' as day') }}) as rows
 ),
 
 yesterday as (
     select user_id, state
-    from {{ ref('user_daily_engagement') }}
-    where activity_date = {{ dbt.dateadd('day', -1, as_of_date()) }}
+    from ({{ user_daily_engagement_rows('select cast(' ~ dbt.dateadd('day', -1, as_of_date()) ~ ' as date) as day') }}) as rows
 ),
 
 flagged as (

@@ -14,28 +14,4 @@
       churned      last active churned_after_days or more days ago -#}
 {{ config(materialized='view') }}
 
-with spans as (
-    select * from {{ ref('user_day_spans') }}
-),
-
-days as (
-    select spans.*, cast(spans.valid_from + cast(offsets.k as integer) as date) as activity_date
-    from spans
-    cross join unnest(range(0, datediff('day', spans.valid_from, spans.valid_to) + 1)) as offsets(k)
-)
-
-select
-    user_id,
-    activity_date,
-    is_active,
-    events,
-    core_actions,
-    l7,
-    l28,
-    active_days_in_mau_window,
-    feature_breadth_28d,
-    first_active_date,
-    last_active_date,
-    {{ dbt.datediff('last_active_date', 'activity_date', 'day') }} as days_since_last_active,
-    state
-from days
+{{ user_daily_engagement_rows() }}
