@@ -36,39 +36,39 @@ with users as (
     from {{ ref('users') }}
 ),
 
-{#- user_daily_engagement has a row for every day from the first active one, so "n preceding
-    rows" is "the last n days". #}
+{#- The active days (the rows of user_daily_engagement with is_active): every count below is
+    over active days only, the trailing windows as RANGE frames over day numbers, so nothing
+    is expanded to users x days. #}
 engagement as (
     select
         user_id,
         activity_date,
-        is_active,
-        sum({{ active_day }}) over (
-            by_day rows between {{ short_window - 1 }} preceding and current row
+        true as is_active,
+        count(*) over (
+            by_day range between {{ short_window - 1 }} preceding and current row
         ) as active_days_short,
-        sum({{ active_day }}) over (
-            by_day rows between {{ long_window - 1 }} preceding and current row
+        count(*) over (
+            by_day range between {{ long_window - 1 }} preceding and current row
         ) as active_days_long,
-        first_active_date,
-        last_active_date
-    from {{ ref('user_daily_engagement') }}
+        min(activity_date) over (partition by user_id) as first_active_date
+    from {{ ref('int_user_active_days') }}
     where activity_date <= {{ as_of_date() }}
-    window by_day as (partition by user_id order by activity_date)
+    window by_day as (partition by user_id order by datediff('day', date '1970-01-01', activity_date))
 ),
 
 latest as (
-    select user_id, first_active_date, last_active_date
+    select user_id, min(activity_date) as first_active_date, max(activity_date) as last_active_date
     from engagement
-    where activity_date = {{ as_of_date() }}
+    group by user_id
 ),
 
 history as (
     select
         engagement.user_id,
-        sum(case when is_active then 1 else 0 end) as active_days_total,
-        sum(case when is_active
-            and activity_date < {{ dbt.dateadd('day', activation_window, 'engagement.first_active_date') }}
+        count(*) as active_days_total,
+        sum(case when activity_date < {{ dbt.dateadd('day', activation_window, 'engagement.first_active_date') }}
             then 1 else 0 end) as active_days_first_window,
+        {#- a trailing count only grows on an active day: its peak is on one #}
         max(active_days_long) as peak_active_days_28
     from engagement
     group by engagement.user_id
@@ -90,8 +90,7 @@ window_starts as (
     select engagement.user_id, min(engagement.activity_date) as first_active_in_window
     from engagement
     inner join latest on engagement.user_id = latest.user_id
-    where engagement.is_active
-        and engagement.activity_date <= latest.last_active_date
+    where engagement.activity_date <= latest.last_active_date
         and engagement.activity_date > {{ dbt.dateadd('day', -1 * long_window, 'latest.last_active_date') }}
     group by engagement.user_id
 ),
@@ -100,18 +99,30 @@ window_starts as (
 {#- Active days per week (a short window) over the 8 weeks that end on the last active day
     (week 0 is its last short window, week -7 the oldest), whole weeks only (a week cut by the
     first active day would read as a rise); the trend is the least-squares slope over their
-    mean. #}
+    mean. Week j covers the days last - j * short - (short - 1) to last - j * short. #}
+weeks as (
+    select
+        latest.user_id,
+        -1 * numbers.j as week_number,
+        cast({{ dbt.dateadd('day', '-1 * (numbers.j * ' ~ short_window ~ ' + ' ~ (short_window - 1) ~ ')', 'latest.last_active_date') }} as date) as week_start,
+        cast({{ dbt.dateadd('day', '-1 * numbers.j * ' ~ short_window, 'latest.last_active_date') }} as date) as week_end
+    from latest
+    cross join (select range as j from range(0, 8)) as numbers
+),
+
 weekly as (
     select
-        engagement.user_id,
-        -1 * floor({{ dbt.datediff('engagement.activity_date', 'latest.last_active_date', 'day') }} / {{ short_window }}) as week_number,
-        sum(case when is_active then 1 else 0 end) as active_days,
-        count(*) as days
-    from engagement
-    inner join latest on engagement.user_id = latest.user_id
-    where engagement.activity_date <= latest.last_active_date
-        and engagement.activity_date > {{ dbt.dateadd('day', -8 * short_window, 'latest.last_active_date') }}
-    group by 1, 2
+        weeks.user_id,
+        weeks.week_number,
+        count(engagement.activity_date) as active_days,
+        {{ short_window }} as days
+    from weeks
+    inner join latest on weeks.user_id = latest.user_id
+    left join engagement
+        on engagement.user_id = weeks.user_id
+        and engagement.activity_date between weeks.week_start and weeks.week_end
+    where weeks.week_start >= latest.first_active_date
+    group by weeks.user_id, weeks.week_number
 ),
 
 {#- From integer sums, so the result does not depend on the order rows are added up in:
