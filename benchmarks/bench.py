@@ -327,6 +327,8 @@ def hold_back_last_day(ds: DataSet) -> int:
             )
             kept.replace(path)
             parts.append(str(part))
+            if not con.execute(f"select count(*) from read_parquet('{path}')").fetchone()[0]:
+                path.unlink()  # a month file that held only the last day
     con.execute(
         f"copy (select * from read_parquet({parts!r}, union_by_name=true)) "
         f"to '{held / NEW_DAY_FILE}' (format parquet)"
@@ -374,13 +376,14 @@ def size_mib(path: Path) -> float:
         return path.stat().st_size / MIB
     if not path.exists():
         return 0.0
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / MIB
+    files = (p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return sum(p.stat().st_size for p in files) / MIB  # links (current, ...) counted once
 
 
 def warehouse_mib(ds: DataSet) -> float:
-    """The warehouse file and what lives beside it under its stem (e.g. <stem>_models)."""
-    folder = ds.warehouse.parent
-    return sum(size_mib(p) for p in folder.glob(ds.warehouse.stem + "*"))
+    """The warehouse file (and its write-ahead log, if one is left)."""
+    wal = ds.warehouse.with_name(ds.warehouse.name + ".wal")
+    return size_mib(ds.warehouse) + size_mib(wal)
 
 
 # --- the daily stages ------------------------------------------------------------------------
