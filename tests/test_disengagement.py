@@ -11,7 +11,7 @@ import pytest
 from tests.dbt_fixtures import build, ingest_fixture, rows
 
 D = dt.date(2025, 6, 30)
-SELECT = "+disengagement_alerts"
+SELECT = "+disengagement_alerts +user_daily_health"
 BASIC = ("session_start", "view_dashboard")  # view_dashboard is a core event
 NO_CORE = ("session_start",)
 
