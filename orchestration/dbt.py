@@ -17,6 +17,7 @@ import functools
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -30,7 +31,6 @@ from winback.ingest import RAW_SCHEMA, ensure_raw_tables, short_error
 from winback.model_settings import SettingError, check_setting, check_settings
 from winback.settings import dbt_environment
 
-DBT_TARGET_DIR = winback_project.project_dir / "target" / "dagster"
 # the marts whose rules read the thresholds cadence resolves: their metadata shows the table
 CADENCE_MARTS = (
     "user_daily_engagement",
@@ -244,13 +244,21 @@ def winback_dbt_models(
     yield from events
 
 
+def dbt_target_dir(warehouse: Path) -> Path:
+    """dbt's artifacts for one warehouse (manifest, run results, partial-parse state), beside it
+    as its churn models are: dbt parses the whole project again (seconds) when the warehouse
+    path differs from the one of the run that saved its state, and runs on two warehouses at
+    once must not overwrite each other's run_results.json."""
+    return warehouse.parent / f"{warehouse.stem}_dbt"
+
+
 def _run_dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, args: list[str]):
     """Run dbt and return its events; on failure, yield what it built and raise one line.
     dbt holds the warehouse (one writer) until it ends, so the marts' row counts and charts
     are added afterwards: events are collected, then sent in dbt's (topological) order."""
     events, failure = [], None
     with dbt_subprocess_environment(warehouse.path):
-        invocation = dbt.cli(args, context=context, target_path=DBT_TARGET_DIR)
+        invocation = dbt.cli(args, context=context, target_path=dbt_target_dir(warehouse.path))
         try:
             for event in invocation.stream():
                 events.append(event)
