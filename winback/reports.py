@@ -57,18 +57,18 @@ def disengagement_summary(publish_dir: Path) -> dict | None:
             <= tables
         ):
             return None
+        as_of = con.execute("select max(as_of_date) from user_disengagement_patterns").fetchone()[0]
         return {
-            "as_of": con.execute(
-                "select max(as_of_date) from user_disengagement_patterns"
-            ).fetchone()[0],
+            "as_of": as_of,
             "patterns": con.execute(
                 "select pattern, count(*) from user_disengagement_patterns "
                 "group by 1 order by 2 desc"
             ).fetchall(),
             "labels": con.execute(
+                # a bound day, not a subquery: the view reads only the spans around it
                 "select engagement_label, count(*) from user_daily_health "
-                "where activity_date = (select max(activity_date) from user_daily_health) "
-                "group by 1 order by 2 desc"
+                "where activity_date = ? group by 1 order by 2 desc",
+                [as_of],
             ).fetchall(),
             "alerts": con.execute(
                 "select count(*), count(*) filter (where crossed_into_at_risk) "

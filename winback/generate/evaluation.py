@@ -93,7 +93,8 @@ def health_ranking(
 ) -> HealthRanking:
     from sklearn.metrics import roc_auc_score
 
-    latest = con.execute("select max(activity_date) from marts.user_daily_health").fetchone()[0]
+    # the last day of the spans user_daily_health expands (its max, without expanding them)
+    latest = con.execute("select max(valid_to) from marts.user_day_spans").fetchone()[0]
     day = latest - dt.timedelta(days=back_days)
     scores = con.execute(
         "select user_id, health_score from marts.user_daily_health where activity_date = ?",

@@ -15,9 +15,16 @@ days as (
     inner join ({{ on_days }}) as on_days
         on on_days.day between spans.valid_from and spans.valid_to
     {%- else %}
-    select spans.*, cast(spans.valid_from + cast(offsets.k as integer) as date) as activity_date
+    {#- a range join on a spine of days rather than an unnest of each span: a reader's filter
+        on activity_date (one day, a month) reaches the spine, so it reads only the spans
+        around those days instead of expanding them all #}
+    select spans.*, spine.day as activity_date
     from spans
-    cross join unnest(range(0, datediff('day', spans.valid_from, spans.valid_to) + 1)) as offsets(k)
+    inner join (
+        select cast(unnest(generate_series(min(valid_from), max(valid_to), interval 1 day)) as date) as day
+        from spans
+    ) as spine
+        on spine.day between spans.valid_from and spans.valid_to
     {%- endif %}
 )
 
@@ -53,9 +60,16 @@ days as (
     inner join ({{ on_days }}) as on_days
         on on_days.day between spans.valid_from and spans.valid_to
     {%- else %}
-    select spans.*, cast(spans.valid_from + cast(offsets.k as integer) as date) as activity_date
+    {#- a range join on a spine of days rather than an unnest of each span: a reader's filter
+        on activity_date (one day, a month) reaches the spine, so it reads only the spans
+        around those days instead of expanding them all #}
+    select spans.*, spine.day as activity_date
     from spans
-    cross join unnest(range(0, datediff('day', spans.valid_from, spans.valid_to) + 1)) as offsets(k)
+    inner join (
+        select cast(unnest(generate_series(min(valid_from), max(valid_to), interval 1 day)) as date) as day
+        from spans
+    ) as spine
+        on spine.day between spans.valid_from and spans.valid_to
     {%- endif %}
 ),
 
