@@ -77,7 +77,8 @@ def mart_views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         tree = json.loads(con.execute("select json_serialize_sql(?)", [query]).fetchone()[0])
         if tree.get("error") or not _tables_to_main(tree):
             continue
-        views[name] = con.execute("select json_deserialize_sql(?)", [json.dumps(tree)]).fetchone()[0]
+        rewritten = con.execute("select json_deserialize_sql(?)", [json.dumps(tree)]).fetchone()
+        views[name] = rewritten[0]
     return views
 
 
