@@ -270,7 +270,7 @@ def published_marts(
 
 def marts_run_assets() -> list:
     """What a marts run materializes, in order: the dbt build, the churn steps, the churn
-    marts, the publication (the command line's run and the UI's build_marts job)."""
+    marts' checks, the publication (the command line's run and the UI's build_marts job)."""
     from orchestration.churn import churn_model, churn_scores, churn_training_set
     from orchestration.dbt import winback_churn_marts, winback_dbt_models
 

@@ -1,6 +1,6 @@
 """Churn risk through the real pipeline: a generated product (800 users, 100 days) ingested
-and built by `run_pipeline` (Dagster assets, a real `dbt build`, the churn assets, the second
-dbt invocation, the publication), then the training, gate and scoring steps of
+and built by `run_pipeline` (Dagster assets, a real `dbt build`, the churn assets, the churn
+marts' checks, the publication), then the training, gate and scoring steps of
 `ml.churn.pipeline` on that warehouse's real features and labels."""
 
 import datetime as dt

@@ -35,6 +35,10 @@ PYTHON_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("stg_landing__billing", "billing_event"): contract.BILLING_EVENTS,
     ("users", "latest_survey_reason"): contract.SURVEY_REASONS,
     ("user_disengagement_patterns", "pattern"): PATTERNS,
+}
+# (mart, column) whose list a Dagster check of the churn marts holds (they are views over the
+# churn steps' tables, checked after those steps: orchestration.dbt.CHURN_MART_CHECKS)
+CHURN_CHECK_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("churn_scores", "risk_tier"): RISK_TIERS,
     ("churn_model_evaluation", "model"): CANDIDATES + BASELINES,
 }
@@ -44,7 +48,6 @@ DBT_ONLY_LISTS = {
     ("users", "value_tier"),
     ("user_day_spans", "state"),
     ("lifecycle", "status"),
-    ("user_daily_health", "engagement_label"),
 }
 # chosen per run, or choosing the defaults: plain dbt vars, not setting()s
 PLAIN_VARS = {"as_of_date", "start_date", "preset"}
@@ -114,6 +117,18 @@ def test_accepted_values_equal_the_python_list(key):
     assert values == list(PYTHON_LISTS[key])
 
 
+@pytest.mark.parametrize("key", sorted(CHURN_CHECK_LISTS), ids=lambda key: ".".join(key))
+def test_the_churn_mart_checks_accept_the_python_list(key):
+    from orchestration.dbt import CHURN_MART_CHECKS
+
+    mart, column = key
+    (query,) = [
+        sql for table, _, _, sql in CHURN_MART_CHECKS if table == mart and f"{column} not in" in sql
+    ]
+    listed = re.search(rf"{column} not in\s*\(([^)]*)\)", query).group(1)
+    assert re.findall(r"'(\w+)'", listed) == list(CHURN_CHECK_LISTS[key])
+
+
 def test_every_contract_list_is_tested_on_its_staging_model():
     """Each column the input contract restricts to a list has the same accepted_values test in
     staging (stg_landing__<kind>), so a value added to the contract cannot fail only in dbt."""
@@ -144,7 +159,10 @@ def test_the_health_components_are_one_list():
     assert components == list(HEALTH_COMPONENTS)
     assert list(macro_value("winback_setting_defaults")["health_weights"]) == components
     # the day's recency score is computed on read (the view), the others are stored in the spans
-    columns = model("user_daily_health")["raw_code"] + model("user_day_spans")["raw_code"]
+    columns = (
+        winback_macros()["user_daily_health_rows"]["macro_sql"]
+        + model("user_day_spans")["raw_code"]
+    )
     for name in components:
         assert f"as {name}_score" in columns, name
 

@@ -1,30 +1,5 @@
-{#- The rows of user_daily_engagement and user_daily_health from user_day_spans: every day of
-    every span (the views), or only the days `on_days` lists (a query with a date column `day`,
-    e.g. the churn snapshots or the as-of date), which costs a range join on the spans instead
-    of the expansion to users x days. Both views and the models that read a few days of them
-    use these, so a day's row is the same whichever way it is read. -#}
-{% macro user_daily_engagement_rows(on_days=none) %}
-with days as (
-    {{ user_day_span_days(on_days) }}
-)
-
-select
-    user_id,
-    activity_date,
-    is_active,
-    events,
-    core_actions,
-    l7,
-    l28,
-    active_days_in_mau_window,
-    feature_breadth_28d,
-    first_active_date,
-    last_active_date,
-    {{ dbt.datediff('last_active_date', 'activity_date', 'day') }} as days_since_last_active,
-    state
-from days
-{% endmacro %}
-
+{#- The rows of user_daily_health from user_day_spans, like user_daily_engagement_rows: every
+    day of every span (the view), or only the days `on_days` lists (a range join). -#}
 {% macro user_daily_health_rows(on_days=none) %}
 {%- set signals = disengagement_signals() %}
 {%- set w = health_weights() %}
@@ -98,34 +73,4 @@ labelled as (
 )
 
 select * from labelled
-{% endmacro %}
-
-{#- Each span's row on each of its days (column activity_date), or only on the days `on_days`
-    lists: the part both kinds of rows share. -#}
-{% macro user_day_span_days(on_days=none) %}
-with spans as (
-    select * from {{ ref('user_day_spans') }}
-),
-
-span_days as (
-    {%- if on_days %}
-    select spans.*, on_days.day as activity_date
-    from spans
-    inner join ({{ on_days }}) as on_days
-        on on_days.day between spans.valid_from and spans.valid_to
-    {%- else %}
-    {#- a range join on a spine of days rather than an unnest of each span: a reader's filter
-        on activity_date (one day, a month) reaches the spine, so it reads only the spans
-        around those days instead of expanding them all #}
-    select spans.*, spine.day as activity_date
-    from spans
-    inner join (
-        select cast(unnest(generate_series(min(valid_from), max(valid_to), interval 1 day)) as date) as day
-        from spans
-    ) as spine
-        on spine.day between spans.valid_from and spans.valid_to
-    {%- endif %}
-)
-
-select * from span_days
 {% endmacro %}
