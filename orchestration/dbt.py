@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import json
 import os
+import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -264,10 +265,25 @@ def _run_dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, a
                 events.append(event)
         except Exception as exc:
             failure = exc
+            _stop(invocation.process)
     if failure is not None:
         yield from events  # what dbt built before failing is still recorded
         raise dg.Failure(description=dbt_failure_line(invocation, failure)) from failure
     return events
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """The event stream can fail while dbt still runs (dagster-dbt raising on one event, with
+    2 threads the other node still running): dbt holds the warehouse, so it is stopped before
+    the run goes on, or the run's next reader finds the warehouse locked by it."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager
