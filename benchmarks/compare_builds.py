@@ -4,8 +4,9 @@
 
 Each commit is checked out in a temporary git worktree and runs its own `winback run` (with
 this environment's packages) on the same landing files, generated once by BASE's generator.
-Prints, per table, the rows only in BASE and only in HEAD; exits 1 when any table differs or
-exists on one side only. For changes that must not change a number (a refactor).
+Prints, per table (or view) of the published DuckDB files, the rows only in BASE and only in
+HEAD, leaving out `scored_at` (when a churn score was written); exits 1 when any table differs
+or exists on one side only. For changes that must not change a number (a refactor).
 """
 
 from __future__ import annotations
@@ -56,23 +57,41 @@ def _run(tree: Path, args: list[str], work: Path) -> None:
         sys.exit(f"{tree}: winback {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
-def _tables(published: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted((published / "parquet").glob("*.parquet"))}
+def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> set[str]:
+    """The tables and views of a published DuckDB file (attached as `catalog`): the per-day
+    marts are views there, with no Parquet copy."""
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_catalog = ?", [catalog]
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
-def compare(base: Path, head: Path) -> dict[str, tuple[int, int]]:
-    """Rows only in base and only in head, per table (-1: the table is missing on that side)."""
-    left, right = _tables(base), _tables(head)
+def _columns(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_catalog = ? "
+        "and table_name = ? order by ordinal_position",
+        [catalog, table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def compare(base: Path, head: Path, ignore: tuple[str, ...] = ("scored_at",)) -> dict:
+    """Rows only in base and only in head, per table or view of the two published DuckDB files
+    (-1: missing on that side). Columns in `ignore` (the time a row was written) are left out."""
     out = {}
     with duckdb.connect() as con:
-        for table in sorted(set(left) | set(right)):
+        con.execute("attach ? as base (read_only)", [str(base / "winback.duckdb")])
+        con.execute("attach ? as head (read_only)", [str(head / "winback.duckdb")])
+        left, right = _tables(con, "base"), _tables(con, "head")
+        for table in sorted(left | right):
             if table not in left or table not in right:
                 out[table] = (-1 if table not in left else 0, -1 if table not in right else 0)
                 continue
-            diff = "select count(*) from (select * from read_parquet(?) except all select * from read_parquet(?))"
+            columns = ", ".join(f'"{c}"' for c in _columns(con, "base", table) if c not in ignore)
+            diff = 'select count(*) from (select {c} from {a}.main."{t}" except all select {c} from {b}.main."{t}")'
             out[table] = (
-                con.execute(diff, [str(left[table]), str(right[table])]).fetchone()[0],
-                con.execute(diff, [str(right[table]), str(left[table])]).fetchone()[0],
+                con.execute(diff.format(c=columns, a="base", b="head", t=table)).fetchone()[0],
+                con.execute(diff.format(c=columns, a="head", b="base", t=table)).fetchone()[0],
             )
     return out
 
@@ -131,7 +150,8 @@ def main() -> int:
     print(f"{'table':<30} {'only in base':>12} {'only in head':>12}")
     for table, (only_base, only_head) in result.items():
         print(f"{table:<30} {only_base:>12,} {only_head:>12,}")
-    same = all(v == (0, 0) for v in result.values())
+    # a table only in head is an addition (it changes no number that was published)
+    same = all(v in ((0, 0), (-1, 0)) for v in result.values())
     print("identical" if same else "DIFFERENT")
     return 0 if same else 1
 
