@@ -69,12 +69,6 @@ class WinbackSettings(dg.ConfigurableResource):
             raise dg.Failure(description=f"winback project: {exc}") from None
         return (project.sources, project.root) if project else ((), None)
 
-    def plan(self, seen: dict[str, str] | None = None) -> list:
-        from winback.landing import plan_ingestion
-
-        sources, root = self.sources()
-        return plan_ingestion(self.config().landing_dir, seen, sources, root)
-
     def resolve_file(self, key: str):
         """The file of an ingestion partition, or a Failure naming the key."""
         from winback.landing import resolve
