@@ -30,7 +30,7 @@ from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.cadence import Build, describe_profile, record_build, resolve_build
 from winback.ingest import RAW_SCHEMA, ensure_raw_tables, short_error
 from winback.model_settings import SettingError, check_setting, check_settings
-from winback.settings import dbt_environment
+from winback.settings import dbt_environment, run_vars_environment
 
 # the marts whose rules read the thresholds cadence resolves: their metadata shows the table
 CADENCE_MARTS = (
@@ -160,9 +160,11 @@ def dbt_build_args(variables: Mapping[str, Any], full_refresh: bool) -> list[str
 PRODUCTION_EXCLUDES = ["--exclude-resource-type", "unit_test"]
 
 
-def production_build_args(variables: Mapping[str, Any], full_refresh: bool) -> list[str]:
-    """The `dbt build` of a Dagster run: dbt_build_args without the unit tests."""
-    return dbt_build_args(variables, full_refresh) + PRODUCTION_EXCLUDES
+def production_build_args(full_refresh: bool) -> list[str]:
+    """The `dbt build` of a Dagster run: no unit tests, and no --vars: the run's values go in
+    the environment (run_vars_environment), since dbt parses the whole project again, seconds,
+    whenever --vars differ from the last run's, and the as-of date differs every day."""
+    return dbt_build_args({}, full_refresh) + PRODUCTION_EXCLUDES
 
 
 def pending_rebuild_start(con) -> tuple[str | None, Any]:
@@ -236,7 +238,11 @@ def winback_dbt_models(
         + (", full refresh" if config.full_refresh else "")
     )
     events = yield from _run_dbt_build(
-        context, dbt, warehouse, production_build_args(variables, config.full_refresh)
+        context,
+        dbt,
+        warehouse,
+        production_build_args(config.full_refresh),
+        run_vars_environment(variables),
     )
     with warehouse.get_connection() as con:
         mark_built(con, watermark)
@@ -253,12 +259,18 @@ def dbt_target_dir(warehouse: Path) -> Path:
     return warehouse.parent / f"{warehouse.stem}_dbt"
 
 
-def _run_dbt_build(context, dbt: DbtCliResource, warehouse: WarehouseResource, args: list[str]):
+def _run_dbt_build(
+    context,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    args: list[str],
+    run_vars: Mapping[str, str],
+):
     """Run dbt and return its events; on failure, yield what it built and raise one line.
     dbt holds the warehouse (one writer) until it ends, so the marts' row counts and charts
     are added afterwards: events are collected, then sent in dbt's (topological) order."""
     events, failure = [], None
-    with dbt_subprocess_environment(warehouse.path):
+    with dbt_subprocess_environment(warehouse.path, run_vars):
         invocation = dbt.cli(args, context=context, target_path=dbt_target_dir(warehouse.path))
         try:
             for event in invocation.stream():
@@ -287,11 +299,11 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def dbt_subprocess_environment(warehouse) -> Iterator[None]:
-    """The variables dbt's profile reads, set for the dbt subprocess only: the process's own
-    environment is as it was afterwards (a later run in the same process, or a test, must not
-    inherit this run's WINBACK_WAREHOUSE)."""
-    values = dbt_environment(warehouse)
+def dbt_subprocess_environment(warehouse, run_vars: Mapping[str, str]) -> Iterator[None]:
+    """The variables dbt's profile and run_var read, set for the dbt subprocess only: the
+    process's own environment is as it was afterwards (a later run in the same process, or a
+    test, must not inherit this run's WINBACK_WAREHOUSE or vars)."""
+    values = {**dbt_environment(warehouse), **run_vars}
     before = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

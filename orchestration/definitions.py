@@ -1,16 +1,15 @@
 """The one Definitions object of the winback code location, merged from per-domain modules."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration import automation, churn, dbt, ingest, publish
 from orchestration.project import use_this_environments_dbt, winback_project
-from orchestration.resources import WarehouseResource, WinbackSettings
+from orchestration.resources import WarehouseResource, WinbackDbtResource, WinbackSettings
 
 
 def resources() -> dict:
     return {
-        "dbt": DbtCliResource(
+        "dbt": WinbackDbtResource(
             project_dir=winback_project, dbt_executable=use_this_environments_dbt()
         ),
         "warehouse": WarehouseResource(),

@@ -2,7 +2,6 @@
 on a copy of the warehouse and read rows back."""
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import duckdb
 
 from orchestration.project import DBT_PROJECT_DIR
 from winback.ingest import ValidationSettings, ingest_file
-from winback.settings import dbt_environment
+from winback.settings import dbt_environment, run_vars_environment
 
 
 def ingest_fixture(root: Path, files: dict[str, str], now: dt.datetime) -> Path:
@@ -34,13 +33,12 @@ def ingest_fixture(root: Path, files: dict[str, str], now: dt.datetime) -> Path:
 def run_dbt(
     command: str, path: Path, tmp_path: Path, variables: dict, select: str | None = None
 ) -> subprocess.CompletedProcess:
-    """The real dbt CLI (`build`, `run`, `compile`) on the warehouse at `path`."""
-    env = {**os.environ, **dbt_environment(path)}
+    """The real dbt CLI (`build`, `run`, `compile`) on the warehouse at `path`, with the vars
+    passed as Dagster passes them (run_vars_environment: no re-parse when only they change)."""
+    env = {**os.environ, **dbt_environment(path), **run_vars_environment(variables)}
     args = [
         str(Path(sys.executable).parent / "dbt"),
         command,
-        "--vars",
-        json.dumps(variables),
         "--target-path",
         str(tmp_path / "target"),
         "--log-path",

@@ -25,11 +25,12 @@ def unit_test_names() -> set[str]:
 
 
 def test_production_builds_leave_the_unit_tests_out():
-    args = production_build_args({"as_of_date": "2024-01-31"}, False)
-    assert args[: len(dbt_build_args({"as_of_date": "2024-01-31"}, False))] == dbt_build_args(
-        {"as_of_date": "2024-01-31"}, False
-    )
-    assert args[-2:] == ["--exclude-resource-type", "unit_test"]
+    # and pass no --vars (the run's values go in the environment: run_vars_environment)
+    assert production_build_args(False) == ["build", "--exclude-resource-type", "unit_test"]
+    assert production_build_args(True) == dbt_build_args({}, True) + [
+        "--exclude-resource-type",
+        "unit_test",
+    ]
 
 
 def test_every_dbt_unit_test_passes(tmp_path):

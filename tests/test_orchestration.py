@@ -1,6 +1,7 @@
 """The code location: definitions, lineage, dbt arguments, schedule and sensor."""
 
 import datetime as dt
+import functools
 import json
 
 import dagster as dg
@@ -122,6 +123,27 @@ def test_dbt_build_arguments():
         "--full-refresh",
     ]
     assert dbt_vars(None, None) == {}
+
+
+def test_the_dbt_resource_skips_dagster_dbts_start_up_work_without_changing_what_runs():
+    """WinbackDbtResource overrides two private members of dagster-dbt's resource: they must
+    still exist (a dagster-dbt upgrade that renames them would silently bring the cost back)
+    and the version it reports must be the one of the dbt executable it runs."""
+    import subprocess
+
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.resources import WinbackDbtResource
+
+    assert isinstance(DbtCliResource.__dict__["_cli_version"], functools.cached_property)
+    assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])
+    resource = defs.resources["dbt"]
+    assert isinstance(resource, WinbackDbtResource)
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+    printed = subprocess.run(
+        [resource.dbt_executable, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"installed: {resource._cli_version}" in printed
 
 
 def test_schedule_builds_yesterday():

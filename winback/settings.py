@@ -7,10 +7,12 @@ fields override them. Relative paths are relative to the directory winback runs 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from winback.contract import ValidationSettings
 
@@ -130,6 +132,17 @@ def load_config(
         except ValueError as exc:
             raise ValueError(f"{exc}{origin[name]}") from None
     return WinbackConfig(**values)
+
+
+RUN_VARS_ENV = "WINBACK_DBT_RUN_VARS"
+
+
+def run_vars_environment(variables: Mapping[str, Any]) -> dict[str, str]:
+    """A run's dbt vars (as_of_date, start_date, preset, settings) for dbt's run_var macro,
+    which reads them only while executing: passed with --vars, a new as-of date every day would
+    make dbt parse the whole project again. Always set, to "{}" when there are none, so a value
+    left in the calling shell never applies."""
+    return {RUN_VARS_ENV: json.dumps(dict(variables), sort_keys=True, default=str)}
 
 
 def dbt_environment(warehouse: Path) -> dict[str, str]:

@@ -5,18 +5,18 @@
 {% macro incremental_window_start(date_column) -%}
     {%- if not is_incremental() -%}
         {{ return(none) }}
-    {%- elif var('start_date') and execute -%}
+    {%- elif run_var('start_date') and execute -%}
         {#- never after the day after the last built day: a later start would leave a gap (and
             break the models that carry values from the day before their window) -#}
         {%- set result = run_query(
-            "select max(" ~ date_column ~ "), least(" ~ sql_date(var('start_date'), 'start_date') ~ ", max("
+            "select max(" ~ date_column ~ "), least(" ~ sql_date(run_var('start_date'), 'start_date') ~ ", max("
             ~ date_column ~ ") + 1) from " ~ this) -%}
         {%- if result.columns[0].values()[0] is none -%}
             {{ return(none) }}
         {%- endif -%}
         {{ return("cast('" ~ result.columns[1].values()[0] ~ "' as date)") }}
-    {%- elif var('start_date') -%}
-        {{ return(sql_date(var('start_date'), 'start_date')) }}
+    {%- elif run_var('start_date') -%}
+        {{ return(sql_date(run_var('start_date'), 'start_date')) }}
     {%- elif execute -%}
         {%- set result = run_query("select max(" ~ date_column ~ ") from " ~ this) -%}
         {%- set latest = result.columns[0].values()[0] -%}

@@ -1,7 +1,7 @@
 {#- The value of a winback setting. Resolution: an explicit dbt var (--vars '{week_start:
     sunday}'), checked by checked_setting, wins; else the preset chosen with the `preset` var;
     else the default in winback_setting_defaults. The per-run as_of_date and start_date are not
-    settings: read them with var() (as_of_date(), incremental_window_start()). -#}
+    settings: read them with run_var() (as_of_date(), incremental_window_start()). -#}
 {% macro setting(name) %}
     {%- set defaults = winback_setting_defaults() -%}
     {%- if name in ['as_of_date', 'start_date', 'preset'] -%}
@@ -9,11 +9,11 @@
     {%- elif name not in defaults -%}
         {{ exceptions.raise_compiler_error("unknown winback setting '" ~ name ~ "'") }}
     {%- endif -%}
-    {%- set explicit = var(name, none) -%}
+    {%- set explicit = run_var(name) -%}
     {%- if explicit is not none -%}
         {{ return(checked_setting(name, explicit, defaults[name])) }}
     {%- endif -%}
-    {%- set preset_name = var('preset', none) -%}
+    {%- set preset_name = run_var('preset') -%}
     {%- if preset_name -%}
         {%- set presets = winback_presets() -%}
         {%- if preset_name not in presets -%}
