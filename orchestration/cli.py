@@ -84,7 +84,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     folder = Path(args.path).expanduser().resolve()
     sources_yaml = suggest_sources([Path(f) for f in args.source], folder) if args.source else None
     file = init_project(folder, args.name, sources_yaml)
-    print(f"Wrote {file} and the folders landing/, warehouse/, published/.")
+    print(f"Wrote {file}, audiences.yml and the folders landing/, warehouse/, published/.")
     if args.source:
         print("  Check the guessed sources (kind, options, mapping), then run:")
     else:
@@ -175,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(config, summary, progress, started: float) -> None:
-    from winback.reports import churn_summary, disengagement_summary
+    from winback.reports import audience_summary, churn_summary, disengagement_summary
 
     totals = summary.totals()
     progress("")
@@ -222,6 +222,27 @@ def _print_summary(config, summary, progress, started: float) -> None:
                 f"{m} AUC {auc:.3f} Brier {b:.3f}" for m, _, auc, b in churn["latest_fold"]
             )
         )
+    audience = audience_summary(config.publish_dir) if summary.published else None
+    if audience:
+        progress(
+            f"  win-back audience as of {audience['as_of']}: {audience['targeted']:,} targeted, "
+            f"{audience['holdout']:,} holdout (not contacted), {audience['exported']:,} "
+            "contacts exported today (audience_export_*):"
+        )
+        progress(
+            f"      {'segment':<26} {'channel':<17} {'targeted':>9} {'holdout':>8} "
+            f"{'exported':>9} {'excluded':>9}"
+        )
+        for segment, channel, targeted, holdout, exported, excluded in audience["sizes"]:
+            progress(
+                f"      {segment:<26} {channel:<17} {targeted:>9,} {holdout:>8,} "
+                f"{exported:>9,} {excluded:>9,}"
+            )
+        if audience["reasons"]:
+            progress(
+                "      not contacted today: "
+                + " · ".join(f"{reason} {n:,}" for reason, n in audience["reasons"])
+            )
     if summary.marts_success:
         _print_build_settings(summary, progress)
     for error in summary.errors:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration import automation, churn, dbt, ingest, publish
+from orchestration import audiences, automation, churn, dbt, ingest, publish
 from orchestration.project import use_this_environments_dbt, winback_project
 from orchestration.resources import WarehouseResource, WinbackDbtResource, WinbackSettings
 
@@ -21,6 +21,7 @@ defs = dg.Definitions.merge(
     ingest.defs,
     dbt.defs,
     churn.defs,
+    audiences.defs,
     publish.defs,
     automation.defs,
     dg.Definitions(resources=resources(), executor=dg.in_process_executor),

@@ -5,10 +5,11 @@ Each publication is a folder of its own, written completely before anyone can se
 
     <publish_dir>/versions/<version>/winback.duckdb     every mart in one DuckDB file
     <publish_dir>/versions/<version>/parquet/*.parquet  one Parquet file per mart
+    <publish_dir>/versions/<version>/exports/*.csv      the win-back audience exports, as CSV
     <publish_dir>/versions/<version>/manifest.json      version, time, tables and row counts
     <publish_dir>/current -> versions/<version>         switched by one atomic rename
 
-and `winback.duckdb`, `parquet` and `manifest.json` in `<publish_dir>` are links through
+and `winback.duckdb`, `parquet`, `exports` and `manifest.json` in `<publish_dir>` are links through
 `current`, so the paths BI tools were given keep working. A reader that needs several files of
 one version resolves `current` once and reads inside that folder. A crash at any point leaves
 `current` on a complete version; the next publication removes what the crash left behind.
@@ -35,6 +36,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from orchestration.audiences import AUDIENCE
 from orchestration.dbt import MARTS_FRESHNESS, mart_asset_keys
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.ingest import sql_literal
@@ -44,7 +46,9 @@ MARTS_SCHEMA = "marts"
 VERSIONS = "versions"
 CURRENT = "current"
 # BI-facing names in publish_dir, each a link into the current version
-STABLE_LINKS = (PUBLISHED_DB, "parquet", "manifest.json")
+STABLE_LINKS = (PUBLISHED_DB, "parquet", "exports", "manifest.json")
+# the audience exports a CRM or reverse-ETL tool picks up, also as CSV (exports/<name>.csv)
+EXPORT_PREFIX = "audience_export_"
 # a publication without rows here would be empty for every reader: refuse it
 MUST_HAVE_ROWS = ("users", "user_activity_daily")
 
@@ -188,6 +192,7 @@ def publish_marts(
     version = f"{now:%Y%m%dT%H%M%S%fZ}-{run_id[:8]}"
     partial = publish_dir / VERSIONS / f".{version}.partial"
     (partial / "parquet").mkdir(parents=True)
+    (partial / "exports").mkdir()
     step("version folder created")
     views = mart_views(con)
     con.execute(f"attach {sql_literal(str(partial / PUBLISHED_DB))} as published")
@@ -201,6 +206,13 @@ def publish_marts(
                 f"copy (select * from {MARTS_SCHEMA}.{_ident(table)}) to "
                 f"{sql_literal(str(partial / 'parquet' / (table + '.parquet')))} (format parquet)"
             )
+            if table.startswith(EXPORT_PREFIX):
+                name = table.removeprefix(EXPORT_PREFIX)
+                con.execute(
+                    f"copy (select * from {MARTS_SCHEMA}.{_ident(table)}) to "
+                    f"{sql_literal(str(partial / 'exports' / (name + '.csv')))} "
+                    "(format csv, header true)"
+                )
             step(f"{table} written")
         for view in [t for t in tables if t in views]:  # after the tables they read
             con.execute(f"create view published.main.{_ident(view)} as {views[view]}")
@@ -234,7 +246,7 @@ def publish_marts(
 
 @dg.asset(
     key=["published", "bi_marts"],
-    deps=mart_asset_keys(),
+    deps=[*mart_asset_keys(), AUDIENCE],
     group_name="published",
     kinds={"duckdb", "parquet"},
     freshness_policy=MARTS_FRESHNESS,
@@ -270,7 +282,9 @@ def published_marts(
 
 def marts_run_assets() -> list:
     """What a marts run materializes, in order: the dbt build, the churn steps, the churn
-    marts' checks, the publication (the command line's run and the UI's build_marts job)."""
+    marts' checks, the audience, the publication (the command line's run and the UI's
+    build_marts job)."""
+    from orchestration.audiences import winback_audience
     from orchestration.churn import churn_model, churn_scores, churn_training_set
     from orchestration.dbt import winback_churn_marts, winback_dbt_models
 
@@ -280,6 +294,7 @@ def marts_run_assets() -> list:
         churn_model,
         churn_scores,
         winback_churn_marts,
+        winback_audience,
         published_marts,
     ]
 

@@ -244,6 +244,17 @@ def build_marts(
     )
 
 
+def check_audience_rules(project) -> None:
+    """The win-back rules (the project's audiences.yml, else the default) are checked before
+    anything runs: a typo refuses the run (exit 2) with the line and the key."""
+    from winback.audiences import AudienceRulesError, rules_for
+
+    try:
+        rules_for(project.root if project else None)
+    except AudienceRulesError as exc:
+        raise RunRefused(str(exc), exit_code=2) from None
+
+
 def check_landing(landing_dir: Path, project=None, validation=None) -> list[PlannedFile]:
     """The files to ingest (the landing folder's and the project's sources'); refuses (exit 2)
     when there are none."""
@@ -293,6 +304,7 @@ def run_pipeline(
         preset = preset or settings.pop("preset", None)
     preset = check_setting("preset", preset)
     settings = check_settings(settings)
+    check_audience_rules(project)
     files = check_landing(config.landing_dir, project, config.validation)
     ensure_manifest()
     instance = instance or dg.DagsterInstance.get()

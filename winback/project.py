@@ -215,4 +215,9 @@ def init_project(folder: Path, name: str | None = None, sources_yaml: str | None
         encoding="utf-8",
     )
     load_project(file)  # what was written must load
+    rules = folder / "audiences.yml"
+    if not rules.exists():  # the win-back rules to edit (docs/audiences.md)
+        from winback.audiences import default_rules_path
+
+        rules.write_text(default_rules_path().read_text(encoding="utf-8"), encoding="utf-8")
     return file

@@ -117,3 +117,36 @@ def churn_summary(publish_dir: Path) -> dict | None:
             "tiers": tiers,
             "latest_fold": folds,
         }
+
+
+def audience_summary(publish_dir: Path) -> dict | None:
+    """Today's win-back audience per segment and channel, from the publication."""
+    path = Path(publish_dir) / PUBLISHED_DB
+    if not path.exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = {r[0] for r in con.execute("show tables").fetchall()}
+        if not {"audience_sizes", "audience_exclusions"} <= tables:
+            return None
+        as_of = con.execute("select max(as_of_date) from audience_sizes").fetchone()[0]
+        if as_of is None:
+            return None
+        sizes = con.execute(
+            "select segment, destination, sum(targeted), sum(holdout), sum(exported), "
+            "sum(excluded) from audience_sizes where as_of_date = ? group by all "
+            "order by segment, destination",
+            [as_of],
+        ).fetchall()
+        reasons = con.execute(
+            "select reason, count(distinct user_id) from audience_exclusions "
+            "where as_of_date = ? group by 1 order by 2 desc, 1",
+            [as_of],
+        ).fetchall()
+    return {
+        "as_of": as_of,
+        "sizes": sizes,
+        "targeted": sum(r[2] for r in sizes),
+        "holdout": sum(r[3] for r in sizes),
+        "exported": sum(r[4] for r in sizes),
+        "reasons": reasons,
+    }
