@@ -330,3 +330,30 @@ def test_the_checks_fail_on_a_row_that_breaks_the_policy(shop):
         "1 exported row(s) break the contact policy (first: unsub on email: unsubscribed)",
     )
     assert checks["exports_reconcile"][0] is False
+
+
+def test_a_user_in_another_active_sequence_is_left_out_until_it_is_over(tmp_path):
+    rules = rules_for(None)
+    policy = dataclasses.replace(
+        rules.policy,
+        active_sequence_campaigns=("onboarding-",),
+        active_sequence_days=7,
+        frequency_caps=(),
+    )
+    shop = Shop(
+        tmp_path / "w.duckdb", dataclasses.replace(rules, policy=policy, holdout=Holdout(0.0, "t"))
+    )
+    shop.user("onboarding")
+    shop.user("newsletter_only")
+    shop.message("onboarding", "sent", day(-6), "onboarding-tips-3")
+    shop.message("newsletter_only", "sent", day(-1), "newsletter-9")
+    shop.run(day(0))
+    assert shop.row("onboarding", day(0))[1:4] == ("excluded", "email", "active_sequence")
+    detail = shop.con.execute(
+        "select detail from audience.exclusions where user_id = 'onboarding'"
+    ).fetchone()[0]
+    assert detail == "onboarding-tips-3"
+    assert shop.row("newsletter_only", day(0))[1] == "exported"  # no caps in these rules
+    shop.run(day(1))  # 7 days after the onboarding send: over
+    assert shop.row("onboarding", day(1))[1] == "exported"
+    shop.con.close()
