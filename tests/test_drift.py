@@ -200,8 +200,8 @@ def test_the_choices_and_presets_are_the_settings_schema_s():
 
 
 def test_models_and_macros_read_settings_only_through_setting():
-    """var() only for the plain per-run vars; setting() itself reads the var of the name it is
-    given."""
+    """var() only for the plain per-run vars; run_var() itself (through which setting() reads
+    an explicit value) reads the var of the name it is given."""
     sources = {
         node["original_file_path"]: node["raw_code"]
         for node in manifest()["nodes"].values()
@@ -214,7 +214,7 @@ def test_models_and_macros_read_settings_only_through_setting():
         for argument in re.findall(r"\bvar\(\s*([^,)]+)", code):
             argument = argument.strip()
             if argument in allowed or (
-                path == "macros/settings/setting.sql" and argument == "name"
+                path == "macros/settings/run_var.sql" and argument == "name"
             ):
                 continue
             offenders.append(f"{path}: var({argument})")

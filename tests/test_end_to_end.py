@@ -1,6 +1,7 @@
 """Generated data through real Dagster runs and a real `dbt build` into a DuckDB file under
 tmp_path, then checks against the generator's ground truth and an independent recomputation."""
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -11,6 +12,7 @@ import pytest
 
 from orchestration.runner import build_marts, ingest_landing_file, run_pipeline
 from winback.generate import generate
+from winback.reports import audience_summary
 from winback.settings import load_config
 
 START = dt.date(2025, 1, 6)
@@ -18,6 +20,19 @@ DAYS = 60
 AS_OF = START + dt.timedelta(days=DAYS - 1)
 NOW = "2025-03-10T00:00:00"  # the clock for the not-in-future rule
 MINIMAL_FILE = "events/minimal_export.csv"
+AUDIENCE_MARTS = (
+    "audience_changes",
+    "audience_daily",
+    "audience_exclusions",
+    "audience_export_ads",
+    "audience_export_changes",
+    "audience_export_customer_success",
+    "audience_export_email",
+    "audience_export_push",
+    "audience_export_sms",
+    "audience_sizes",
+    "audience_sunset",
+)
 REJECTED_FILE = "events/missing_column.csv"
 
 
@@ -75,6 +90,7 @@ def test_every_asset_materializes_and_is_published(run):
     assert summary.marts_success, summary.errors
     assert set(summary.published) == {
         "active_users_daily",
+        *AUDIENCE_MARTS,
         "churn_calibration",
         "churn_model_evaluation",
         "churn_scores",
@@ -94,6 +110,8 @@ def test_every_asset_materializes_and_is_published(run):
     assert (published / "winback.duckdb").exists()
     # 60 days are too short to backtest a 30-day churn horizon: published empty, said so
     untrained = {"churn_calibration", "churn_model_evaluation", "churn_scores"}
+    # nobody has failed two cycles yet; sms and push: no consent in the generated users
+    empty_audiences = {"audience_sunset", "audience_export_sms", "audience_export_push"}
     # the per-day marts are views in the DuckDB file (computed on read from the spans, which
     # are in Parquet); every other mart is a table in both
     views = {"user_daily_engagement", "user_daily_health"}
@@ -101,7 +119,7 @@ def test_every_asset_materializes_and_is_published(run):
         for table in summary.published:
             rows = con.execute(f"select count(*) from {table}").fetchone()[0]
             assert rows == summary.published[table], table
-            assert (rows == 0) == (table in untrained), table
+            assert (rows == 0) == (table in untrained | empty_audiences), table
             parquet = published / "parquet" / f"{table}.parquet"
             assert parquet.exists() == (table not in views), table
             if table not in views:
@@ -117,6 +135,23 @@ def test_every_asset_materializes_and_is_published(run):
     ), summary.check_warnings
     manifest = json.loads((published / "manifest.json").read_text())
     assert manifest["tables"] == summary.published
+    # the audience's exports also as CSV, for CRM and reverse-ETL tools
+    exports = {p.stem: len(pd.read_csv(p)) for p in (published / "exports").glob("*.csv")}
+    assert exports == {
+        t.removeprefix("audience_export_"): summary.published[t]
+        for t in AUDIENCE_MARTS
+        if t.startswith("audience_export_")
+    }
+    # what `winback run` prints: the sizes per segment and channel, from the publication
+    audience = audience_summary(published)
+    assert audience["as_of"] == AS_OF
+    assert audience["exported"] == sum(
+        summary.published[t]
+        for t in AUDIENCE_MARTS
+        if t.startswith("audience_export_")
+        and t not in ("audience_export_ads", "audience_export_changes")
+    )
+    assert {channel for _, channel, *_ in audience["sizes"]} <= {"email", "customer_success"}
 
 
 def test_counts_reconcile_per_file_and_in_asset_metadata(run):
@@ -298,8 +333,29 @@ def test_rerunning_a_partition_and_the_marts_changes_nothing(run):
     assert snapshot(run) == before
 
     # the incremental rebuild (from the re-ingested file's first day) equals a full refresh
+    holdout = query(run, "select * from audience.holdout order by user_id")
+    assert len(holdout) > 50 and holdout["is_holdout"].any()
     assert build_marts(config, instance, full_refresh=True).success
     assert snapshot(run) == before
+
+    # the holdout never changes: not with a full refresh, not with the as-of date moved back
+    # (the audience of the earlier day is computed; users it shares keep their flag) and forth
+    assert query(run, "select * from audience.holdout order by user_id").equals(holdout)
+    earlier = dataclasses.replace(config, as_of_date=AS_OF - dt.timedelta(days=12))
+    assert build_marts(earlier, instance).success
+    assert build_marts(config, instance).success
+    after = query(run, "select * from audience.holdout order by user_id")
+    kept = after[after["user_id"].isin(holdout["user_id"])].reset_index(drop=True)
+    assert kept.equals(holdout)
+    # and no holdout user is in an export of the day
+    assert (
+        query(
+            run,
+            "select count(*) as n from marts.audience_daily as d join audience.holdout as h "
+            "using (user_id) where h.is_holdout and d.status = 'exported'",
+        )["n"][0]
+        == 0
+    )
 
 
 def test_events_after_the_as_of_date_stay_raw_but_out_of_the_marts(run):
