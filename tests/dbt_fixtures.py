@@ -2,6 +2,7 @@
 on a copy of the warehouse and read rows back."""
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -31,14 +32,25 @@ def ingest_fixture(root: Path, files: dict[str, str], now: dt.datetime) -> Path:
 
 
 def run_dbt(
-    command: str, path: Path, tmp_path: Path, variables: dict, select: str | None = None
+    command: str,
+    path: Path,
+    tmp_path: Path,
+    variables: dict,
+    select: str | None = None,
+    cli_vars: bool = False,
 ) -> subprocess.CompletedProcess:
     """The real dbt CLI (`build`, `run`, `compile`) on the warehouse at `path`, with the vars
-    passed as Dagster passes them (run_vars_environment: no re-parse when only they change)."""
-    env = {**os.environ, **dbt_environment(path), **run_vars_environment(variables)}
+    passed as Dagster passes them (run_vars_environment: no re-parse when only they change),
+    or with `cli_vars` as `--vars`, as someone running dbt on their own does."""
+    env = {
+        **os.environ,
+        **dbt_environment(path),
+        **run_vars_environment({} if cli_vars else variables),
+    }
     args = [
         str(Path(sys.executable).parent / "dbt"),
         command,
+        *(["--vars", json.dumps(variables)] if cli_vars else []),
         "--target-path",
         str(tmp_path / "target"),
         "--log-path",

@@ -157,8 +157,8 @@ def test_the_settings_that_crashed_every_run_now_give_the_expected_rows(runs):
     assert current_version(runs["root"] / "published") == second
     assert sorted(_tables(first)) == sorted(_tables(second))
     # the 9 analytic marts stored as tables, user_day_spans (the two per-day views, published
-    # as views in the DuckDB file, expand it) and the 3 churn marts
-    assert len(_tables(first)) == 13
+    # as views in the DuckDB file, expand it), the 3 churn marts and the 11 audience marts
+    assert len(_tables(first)) == 24
     differences = _differences(first, second)
     assert differences == {table: (0, 0) for table in differences}
 
@@ -256,7 +256,7 @@ def test_dbt_on_its_own_quotes_names_and_refuses_bad_values(runs, tmp_path):
 
     def dbt(command: str, variables: dict) -> subprocess.CompletedProcess:
         select = "+int_user_active_days" if command == "run" else None
-        return run_dbt(command, warehouse, tmp_path, variables, select=select)
+        return run_dbt(command, warehouse, tmp_path, variables, select=select, cli_vars=True)
 
     names = {"activity_events": [NAME_PAYLOAD], "core_events": [NAME_PAYLOAD, "login"]}
     quoted = dbt("run", names)

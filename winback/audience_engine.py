@@ -69,6 +69,15 @@ STATE_TABLES = {
 }
 
 
+# a win-back message of the enrolment `e` opened or clicked between its entry and the day (?)
+OPENED_IN_CYCLE = f"""exists (
+                select 1 from msg as m where m.user_id = e.user_id
+                and m.message_event in ('open', 'click')
+                and m.campaign_id like '{CAMPAIGN_PREFIX}.%'
+                and m.message_date between e.entered_on and ?
+            )"""
+
+
 class AudienceError(ValueError):
     """The audience cannot be computed from what the warehouse holds (one line says why)."""
 
@@ -321,12 +330,7 @@ def _enrolments(con, day: dt.date, rules: AudienceRules) -> None:
         f"""
         create or replace temp table open_cycles as
         select e.*, ? - e.entered_on as day_in_sequence,
-            exists (
-                select 1 from msg as m where m.user_id = e.user_id
-                and m.message_event in ('open', 'click')
-                and m.campaign_id like '{CAMPAIGN_PREFIX}.%'
-                and m.message_date between e.entered_on and ?
-            ) as responded_now
+            {OPENED_IN_CYCLE} as responded_now
         from {SCHEMA}.enrolments as e where e.left_on is null
         """,
         [day, day],
@@ -420,12 +424,7 @@ def _steps(con, day: dt.date) -> None:
         create or replace temp table cycles as
         select e.user_id, e.segment, e.sequence, e.cycle, e.entered_on,
             ? - e.entered_on as day_in_sequence, h.is_holdout,
-            exists (
-                select 1 from msg as m where m.user_id = e.user_id
-                and m.message_event in ('open', 'click')
-                and m.campaign_id like '{CAMPAIGN_PREFIX}.%'
-                and m.message_date between e.entered_on and ?
-            ) as opened
+            {OPENED_IN_CYCLE} as opened
         from {SCHEMA}.enrolments as e
         join {SCHEMA}.holdout as h using (user_id)
         where e.left_on is null

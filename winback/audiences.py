@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from winback.contract import SURVEY_REASONS
+
 RULES_FILE = "audiences.yml"
 VERSION = 1
 
@@ -32,16 +34,8 @@ PATTERNS = (  # marts.user_disengagement_patterns.pattern
     "steady",
 )
 VALUE_TIERS = ("high", "mid", "low")  # marts.users.value_tier
-CAUSES = (  # the latest survey answer's reason_code; "none" = no survey answer
-    "complexity",
-    "missing_feature",
-    "price",
-    "competitor",
-    "no_longer_needed",
-    "technical_issue",
-    "other",
-    "none",
-)
+# the latest survey answer's reason_code (the contract's list); "none" = no survey answer
+CAUSES = (*SURVEY_REASONS, "none")
 RISK_TIERS = (
     "high",
     "medium",
