@@ -131,3 +131,31 @@ def test_the_churn_model_beats_both_baselines_on_the_demo(demo):
     ).fetchone()
     users = con.execute("select count(*) from marts.users").fetchone()[0]
     assert scores == (users, 1)
+
+
+def test_the_demo_audience_holds_out_its_share_and_reaches_every_segment(demo):
+    """The win-back audience on the demo: the holdout within 1 point of its 10 % setting, every
+    segment of the default rules filled, and the sizes in the asset's metadata with a chart."""
+    con, instance = demo["con"], demo["instance"]
+    users, held = con.execute(
+        "select count(*), count(*) filter (where is_holdout) from audience.holdout"
+    ).fetchone()
+    assert users > 5_000
+    assert abs(held / users - 0.10) <= 0.01, held / users
+    segments = {
+        segment
+        for (segment,) in con.execute(
+            "select distinct segment from marts.audience_daily"
+        ).fetchall()
+    }
+    # the 12 default segments but payment_fix_low: a free (low-value) user has no payment to fail
+    assert len(segments) == 11 and "payment_fix_low" not in segments
+    event = instance.get_latest_materialization_event(
+        dg.AssetKey(["audiences", "winback_audience"])
+    )
+    metadata = event.asset_materialization.metadata
+    assert metadata["sizes_chart"].value.startswith("![")
+    assert (
+        metadata["targeted"].value + metadata["holdout"].value
+        == con.execute("select count(*) from marts.audience_daily").fetchone()[0]
+    )
