@@ -37,6 +37,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.audiences import AUDIENCE
+from orchestration.charts import mart_row_count
 from orchestration.dbt import MARTS_FRESHNESS, mart_asset_keys
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.ingest import sql_literal
@@ -176,10 +177,7 @@ def publish_marts(
     publish_dir.mkdir(parents=True, exist_ok=True)
     clean_leftovers(publish_dir, keep)
     tables = mart_tables(con)
-    counts = {
-        t: con.execute(f"select count(*) from {MARTS_SCHEMA}.{_ident(t)}").fetchone()[0]
-        for t in tables
-    }
+    counts = {t: mart_row_count(con, t, MARTS_SCHEMA) for t in tables}
     empty = [t for t in MUST_HAVE_ROWS if not counts.get(t)]
     if empty:
         raise PublishRefused(
