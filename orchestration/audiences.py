@@ -25,7 +25,8 @@ CHECKS = {
 
 
 def load_rules(winback: WinbackSettings):
-    """The project's audiences.yml (else the default), checked; a Failure names line and key."""
+    """The project's audiences.yml (else the default), checked; a Failure names line and key
+    (the dbt step checked it already when the run started: the file may have changed since)."""
     from winback.audiences import AudienceRulesError, rules_for
 
     config = winback.config()

@@ -387,3 +387,29 @@ def test_an_empty_file_and_a_file_that_is_not_a_mapping(tmp_path):
     assert message.startswith(f"{path} line 1: expected a mapping with the keys version,")
     with pytest.raises(AudienceRulesError, match="no such rules file"):
         load_rules(tmp_path / "missing.yml")
+
+
+def test_a_broken_rules_file_refuses_the_run_before_anything_is_written(tmp_path):
+    """`winback run` on a project whose audiences.yml has a typo: exit 2, the line and the key,
+    no warehouse touched (the command line checks the rules before ingesting anything)."""
+    import dagster as dg
+
+    from orchestration.runner import RunRefused, run_pipeline
+    from winback.project import init_project
+    from winback.settings import load_config
+
+    project = init_project(tmp_path / "shop")
+    rules = tmp_path / "shop" / "audiences.yml"
+    assert rules.read_text() == default_rules_path().read_text()  # init wrote the default
+    rules.write_text(rules.read_text().replace("    patterns:", "    patern:", 1))
+    (tmp_path / "shop" / "landing" / "events").mkdir(parents=True)
+    (tmp_path / "shop" / "landing" / "events" / "e.csv").write_text(
+        "user_id,event_name,occurred_at\nu1,login,2025-01-02T10:00:00Z\n"
+    )
+    config = load_config({"project": str(project)})
+    with pytest.raises(RunRefused) as refused:
+        run_pipeline(config, instance=dg.DagsterInstance.ephemeral(), progress=lambda _: None)
+    assert refused.value.exit_code == 2
+    message = str(refused.value)
+    assert "audiences.yml line " in message and ".patern: unknown key 'patern'" in message
+    assert not config.warehouse.exists()
