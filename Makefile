@@ -41,7 +41,7 @@ ui: install dagster-home manifest
 
 ## The whole test suite.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: install
 	$(BIN)/ruff check .

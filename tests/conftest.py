@@ -10,3 +10,29 @@ def pytest_configure(config):
     from orchestration.project import ensure_manifest
 
     ensure_manifest()
+
+
+# The modules that build whole warehouses, longest first (from `make test --durations`). With
+# `--dist loadfile --no-loadscope-reorder` (Makefile) xdist hands out modules in collection
+# order: starting the longest ones first keeps one worker from ending alone on a 3-minute module
+# while the other idles. By default xdist orders modules by their number of tests, which puts
+# the many-small-tests modules first and the few-long-tests ones last.
+LONGEST_FIRST = (
+    "test_disengagement_demo.py",
+    "test_projects.py",
+    "test_trust_runs.py",
+    "test_ingest_unchanged.py",
+    "test_end_to_end.py",
+    "test_disengagement.py",
+    "test_cadence.py",
+    "test_churn_features.py",
+    "test_presets.py",
+    "test_churn_pipeline.py",
+    "test_engagement_marts.py",
+    "test_posthog_parity.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files keep order
