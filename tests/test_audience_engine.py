@@ -357,3 +357,33 @@ def test_a_user_in_another_active_sequence_is_left_out_until_it_is_over(tmp_path
     shop.run(day(1))  # 7 days after the onboarding send: over
     assert shop.row("onboarding", day(1))[1] == "exported"
     shop.con.close()
+
+
+def test_a_segment_given_another_sequence_starts_a_new_cycle_on_it(shop):
+    """Editing audiences.yml between two runs never leaves a cycle stranded on a sequence the
+    rules no longer name (the checks would then block every publication)."""
+    shop.user("u")
+    shop.run(day(0))
+    shop.sent("u", "we_miss_you", day(0))
+    rules = shop.rules
+    renamed = dataclasses.replace(rules.sequences["winback_email"], name="winback_email_v2")
+    sequences = {**rules.sequences, "winback_email_v2": renamed}
+    del sequences["winback_email"]
+    segments = tuple(
+        dataclasses.replace(s, sequence="winback_email_v2") if s.sequence == "winback_email" else s
+        for s in rules.segments
+    )
+    shop.rules = dataclasses.replace(rules, sequences=sequences, segments=segments)
+    shop.run(day(1))
+    assert shop.changes("u")[-2:] == [
+        (day(1), "entered", "entered diagnostic_low"),
+        (day(1), "left", "rules_changed"),
+    ]
+    # day 0 of the new sequence, held back by the cap only (yesterday's send of the old one)
+    assert shop.row("u", day(1))[:4] == ("we_miss_you", "excluded", "email", "frequency_cap")
+    campaign = shop.con.execute(
+        "select campaign_id from audience.daily where user_id = 'u' and as_of_date = ?", [day(1)]
+    ).fetchone()[0]
+    assert campaign == "winback.winback_email_v2.we_miss_you"
+    shop.run(day(2))
+    assert shop.row("u", day(2))[:2] == ("we_miss_you", "exported")

@@ -344,13 +344,15 @@ def _enrolments(con, day: dt.date, rules: AudienceRules) -> None:
                      and b.days_since_last_active = 0 then 'reactivated'
                 when el.user_id is null then 'no_longer_eligible'
                 when el.segment <> o.segment then 'segment_changed'
+                -- the rules file changed the segment's sequence (or dropped it): start over
+                when el.sequence <> o.sequence or s.sequence is null then 'rules_changed'
                 when o.day_in_sequence >= s.last_day + s.sunset_after_days then
                     case when o.responded_now then 'cycle_responded' else 'cycle_failed' end
             end as reason
         from open_cycles as o
         left join base as b using (user_id)
         left join eligible as el using (user_id)
-        join rule_sequences as s on s.sequence = o.sequence
+        left join rule_sequences as s on s.sequence = o.sequence
         """
     )
     con.execute("delete from closing where reason is null")
