@@ -58,6 +58,8 @@ def run_dbt(
     ]
     if select:
         args += ["--select", select]
+    if command == "build":  # as production builds: the unit tests run in test_dbt_unit_tests
+        args += ["--exclude-resource-type", "unit_test"]
     return subprocess.run(
         args, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
     )
