@@ -29,19 +29,8 @@ from winback.audiences import CAUSES, CHANNELS, AudienceRules
 
 SCHEMA = "audience"
 CAMPAIGN_PREFIX = "winback"  # campaign_id of a step: winback.<sequence>.<step>
-DESTINATIONS = (*CHANNELS, "customer_success")
-EXPORTS = ("email", "sms", "push", "customer_success", "ads")
 # events that say nothing about which feature a user used, left out of last_feature
 SESSION_EVENTS = ("login", "logout", "session_start", "session_end", "app_open", "page_view")
-REASONS = (
-    "holdout",
-    "no_consent",
-    "unsubscribed",
-    "hard_bounce",
-    "spam_complaint",
-    "frequency_cap",
-    "active_sequence",
-)
 
 STATE_TABLES = {
     "holdout": """user_id varchar primary key, is_holdout boolean not null,
@@ -67,15 +56,6 @@ STATE_TABLES = {
     "exports": """as_of_date date not null, export varchar not null, key varchar not null,
         segment varchar, step varchar""",
 }
-
-
-# a win-back message of the enrolment `e` opened or clicked between its entry and the day (?)
-OPENED_IN_CYCLE = f"""exists (
-                select 1 from msg as m where m.user_id = e.user_id
-                and m.message_event in ('open', 'click')
-                and m.campaign_id like '{CAMPAIGN_PREFIX}.%'
-                and m.message_date between e.entered_on and ?
-            )"""
 
 
 class AudienceError(ValueError):
@@ -330,7 +310,12 @@ def _enrolments(con, day: dt.date, rules: AudienceRules) -> None:
         f"""
         create or replace temp table open_cycles as
         select e.*, ? - e.entered_on as day_in_sequence,
-            {OPENED_IN_CYCLE} as responded_now
+            exists (
+                select 1 from msg as m where m.user_id = e.user_id
+                and m.message_event in ('open', 'click')
+                and m.campaign_id like '{CAMPAIGN_PREFIX}.%'
+                and m.message_date between e.entered_on and ?
+            ) as responded_now
         from {SCHEMA}.enrolments as e where e.left_on is null
         """,
         [day, day],
@@ -426,12 +411,14 @@ def _steps(con, day: dt.date) -> None:
         create or replace temp table cycles as
         select e.user_id, e.segment, e.sequence, e.cycle, e.entered_on,
             ? - e.entered_on as day_in_sequence, h.is_holdout,
-            {OPENED_IN_CYCLE} as opened
+            -- found once, before the closings (a cycle opened today has no message yet)
+            coalesce(o.responded_now, false) as opened
         from {SCHEMA}.enrolments as e
         join {SCHEMA}.holdout as h using (user_id)
+        left join open_cycles as o using (user_id, entered_on)
         where e.left_on is null
         """,
-        [day, day],
+        [day],
     )
     con.execute(
         f"""

@@ -6,6 +6,8 @@ it), the publication through its current version.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -45,17 +47,23 @@ def ingest_status(warehouse: Path) -> tuple[duckdb.DuckDBPyRelation, ...]:
     return by_kind, rejected
 
 
-def disengagement_summary(publish_dir: Path) -> dict | None:
-    """Users per pattern and per engagement label, and today's alerts, from the publication."""
+@contextlib.contextmanager
+def _publication(publish_dir: Path, tables: set[str]) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The published DuckDB file, read-only, when it holds `tables`; else None."""
     path = Path(publish_dir) / PUBLISHED_DB
     if not path.exists():
-        return None
+        yield None
+        return
     with duckdb.connect(str(path), read_only=True) as con:
-        tables = {r[0] for r in con.execute("show tables").fetchall()}
-        if (
-            not {"user_disengagement_patterns", "user_daily_health", "disengagement_alerts"}
-            <= tables
-        ):
+        present = {r[0] for r in con.execute("show tables").fetchall()}
+        yield con if tables <= present else None
+
+
+def disengagement_summary(publish_dir: Path) -> dict | None:
+    """Users per pattern and per engagement label, and today's alerts, from the publication."""
+    needed = {"user_disengagement_patterns", "user_daily_health", "disengagement_alerts"}
+    with _publication(publish_dir, needed) as con:
+        if con is None:
             return None
         as_of = con.execute("select max(as_of_date) from user_disengagement_patterns").fetchone()[0]
         return {
@@ -80,12 +88,8 @@ def disengagement_summary(publish_dir: Path) -> dict | None:
 def churn_summary(publish_dir: Path) -> dict | None:
     """Users per risk tier, the scoring version, and the latest backtest fold of the last
     training against the baselines, from the publication."""
-    path = Path(publish_dir) / PUBLISHED_DB
-    if not path.exists():
-        return None
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = {r[0] for r in con.execute("show tables").fetchall()}
-        if not {"churn_scores", "churn_model_evaluation"} <= tables:
+    with _publication(publish_dir, {"churn_scores", "churn_model_evaluation"}) as con:
+        if con is None:
             return None
         head = con.execute(
             "select any_value(as_of_date), any_value(model_version), any_value(model_name), "
@@ -121,12 +125,8 @@ def churn_summary(publish_dir: Path) -> dict | None:
 
 def audience_summary(publish_dir: Path) -> dict | None:
     """Today's win-back audience per segment and channel, from the publication."""
-    path = Path(publish_dir) / PUBLISHED_DB
-    if not path.exists():
-        return None
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = {r[0] for r in con.execute("show tables").fetchall()}
-        if not {"audience_sizes", "audience_exclusions"} <= tables:
+    with _publication(publish_dir, {"audience_sizes", "audience_exclusions"}) as con:
+        if con is None:
             return None
         as_of = con.execute("select max(as_of_date) from audience_sizes").fetchone()[0]
         if as_of is None:
