@@ -263,6 +263,52 @@ def dbt_target_dir(warehouse: Path) -> Path:
     return warehouse.parent / f"{warehouse.stem}_dbt"
 
 
+class ParseAhead:
+    """`dbt parse` for a warehouse that has no partial-parse state yet (its first build), run
+    in a subprocess while the run ingests its files: the build then parses only what changed
+    (about a second) instead of the whole project (7 s on the demo, on the run's critical
+    path). It does not open the warehouse, so it runs beside the ingest's writer. The build
+    waits for it (`wait`): both write the same target folder. Best effort: if it fails, the
+    build parses as it would have and reports what is wrong with the project."""
+
+    def __init__(self, warehouse: Path):
+        self.process: subprocess.Popen | None = None
+        target = dbt_target_dir(Path(warehouse))
+        if (target / "partial_parse.msgpack").exists():
+            return
+        from orchestration.project import use_this_environments_dbt
+
+        target.mkdir(parents=True, exist_ok=True)
+        project_dir = str(winback_project.project_dir)
+        self.log = open(target / "parse_ahead.log", "w")  # noqa: SIM115 (closed by wait)
+        self.process = subprocess.Popen(
+            [use_this_environments_dbt(), "parse", "--project-dir", project_dir]
+            + ["--profiles-dir", project_dir, "--target-path", str(target)]
+            + ["--log-path", str(target)],
+            env={**os.environ, **dbt_environment(Path(warehouse))},
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float = 300) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop(self.process)
+        finally:
+            self.process = None
+            self.log.close()
+
+    def stop(self) -> None:
+        """The run ends before its build (nothing ingested, an error): no parse left behind."""
+        if self.process is not None:
+            _stop(self.process)
+            self.wait()
+
+
 def _run_dbt_build(
     context,
     dbt: DbtCliResource,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.dbt import ParseAhead
 from orchestration.definitions import resources as default_resources
 from orchestration.ingest import FILE_PARTITIONS, RAW_ASSETS
 from orchestration.project import ensure_manifest
@@ -482,7 +483,14 @@ def _ingest_and_build(
     retrain=False,
     reingest=False,
 ):
-    if not ingest_files(config, instance, files, summary, progress, reingest):
+    parse = ParseAhead(config.warehouse)  # dbt parses on the other core while files load
+    try:
+        ready = ingest_files(config, instance, files, summary, progress, reingest)
+    except BaseException:
+        parse.stop()
+        raise
+    parse.wait()
+    if not ready:
         return
 
     progress("Building the marts with dbt and publishing them ...")

@@ -7,6 +7,7 @@ it), the publication through its current version.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +19,11 @@ PUBLISHED_DB = "winback.duckdb"
 
 
 def published_counts(publish_dir: Path) -> dict[str, int]:
-    """Rows per table of the current publication."""
-    with duckdb.connect(str(Path(publish_dir) / PUBLISHED_DB), read_only=True) as con:
-        tables = [r[0] for r in con.execute("show tables").fetchall()]
-        return {t: con.execute(f'select count(*) from "{t}"').fetchone()[0] for t in tables}
+    """Rows per table of the current publication, as its manifest records them (counted when
+    it was published: counting the per-day views again would expand users x days, 3 s on the
+    demo)."""
+    manifest = json.loads((Path(publish_dir) / "manifest.json").read_text())
+    return {table: int(rows) for table, rows in sorted(manifest["tables"].items())}
 
 
 def quarantine_by_rule(warehouse: Path) -> list[tuple[str, str, int]]:

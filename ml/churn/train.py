@@ -36,6 +36,7 @@ gets the training churn rate of such rows, or the overall training rate if there
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,6 +186,15 @@ class ChurnModel:
 # users, 21 weekly snapshots): the logistic fit is the slow part (about 5 s per 150,000 rows
 # on 2 cores), and ROC AUC moves in the fourth decimal between 100,000 and 150,000 rows.
 MAX_FIT_ROWS = 100_000
+# the backtest's folds compare the candidates with each other and with the baselines; they
+# learn on fewer rows than the final model. Measured on the demo (3 folds, logistic and hgb):
+# 24.3 s with 100,000 rows per fold, 15.1 s with 40,000, for a latest-fold ROC AUC within
+# 0.0006 (hgb 0.9872 against 0.9867, logistic 0.9820 against 0.9822) and the same choice.
+BACKTEST_FIT_ROWS = 40_000
+# the (fold, candidate) fits run on this many threads: scikit-learn's fitting loops release
+# the GIL, so two fits share two cores (each with one OpenMP thread: `pipeline.THREADS`).
+# Measured on the demo: 15.2 s one after the other, 9.7 s on two threads, identical figures.
+BACKTEST_WORKERS = 2
 
 
 def sample_rows(frame: pd.DataFrame, max_rows: int = MAX_FIT_ROWS) -> pd.DataFrame:
@@ -397,6 +407,14 @@ def bgnbd_baseline_proba(
 # --- backtest ---------------------------------------------------------------------------------
 
 
+def runnable_candidates(frame: pd.DataFrame, models: tuple[str, ...] = CANDIDATES) -> tuple:
+    """The candidates `frame` can fit: one that reads only some features runs when the frame
+    has them."""
+    return tuple(
+        m for m in models if m not in FEATURE_SUBSETS or set(FEATURE_SUBSETS[m]) & set(frame)
+    )
+
+
 def fold_predictions(
     frame: pd.DataFrame,
     horizon_days: int,
@@ -409,21 +427,28 @@ def fold_predictions(
 ) -> pd.DataFrame:
     """Every validation row's churn probability per fold and model: `fold`, `model`, `kind`
     (candidate / baseline), `user_id`, `snapshot_date`, `label`, `churn_probability`. What
-    `backtest` scores, and what a calibration table or lift chart is drawn from."""
+    `backtest` scores, and what a calibration table or lift chart is drawn from. The candidates'
+    fits run on `BACKTEST_WORKERS` threads."""
     labelled = _labelled(frame, as_of_date, horizon_days)
-    # a candidate that reads only some features runs when the frame has them
-    models = tuple(
-        m for m in models if m not in FEATURE_SUBSETS or set(FEATURE_SUBSETS[m]) & set(frame)
-    )
+    models = runnable_candidates(frame, models)
     folds = split_folds(
         labelled, n_folds, min_train_snapshots=min_train_snapshots, horizon_days=horizon_days
     )
+
+    def candidate(job: tuple[Fold, str]) -> np.ndarray:
+        fold, name = job
+        model = fit_model(fold.train(labelled), name, max_fit_rows=BACKTEST_FIT_ROWS)
+        return model.predict_proba(fold.validation(labelled))
+
+    jobs = [(fold, name) for fold in folds for name in models]
+    with ThreadPoolExecutor(max_workers=BACKTEST_WORKERS) as pool:
+        fitted = dict(zip(((f.number, n) for f, n in jobs), pool.map(candidate, jobs), strict=True))
     parts = []
     for fold in folds:
         train, validation = fold.train(labelled), fold.validation(labelled)
-        predictions: dict[str, tuple[str, np.ndarray]] = {}
-        for name in models:
-            predictions[name] = ("candidate", fit_model(train, name).predict_proba(validation))
+        predictions: dict[str, tuple[str, np.ndarray]] = {
+            name: ("candidate", fitted[fold.number, name]) for name in models
+        }
         if baselines:
             predictions["recency"] = ("baseline", recency_baseline_proba(train, validation))
             if has_bgnbd_columns(labelled):
