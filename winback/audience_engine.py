@@ -107,8 +107,12 @@ def audience_as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
 
 
 def _insert(con, table: str, rows: list[tuple]) -> None:
+    """Rows into a rule table as one bound list (executemany costs a statement per row:
+    0.2 s per run for the 480 segment combinations)."""
     if rows:
-        con.executemany(f"insert into {table} values ({', '.join('?' * len(rows[0]))})", rows)
+        width = len(rows[0])
+        fields = ", ".join(f"r[{i + 1}]" for i in range(width))
+        con.execute(f"insert into {table} select {fields} from (select unnest(?) as r)", [rows])
 
 
 def _load_rules(con, rules: AudienceRules) -> None:
@@ -429,18 +433,23 @@ def _steps(con, day: dt.date) -> None:
         where s.day <= c.day_in_sequence
           and (s.condition = 'always' or not c.opened)
           and (
-              -- targeted: the first step not yet sent (one that could not be sent stays due)
+              -- targeted: the first step not yet sent (one that could not be sent stays due);
+              -- a customer-success task counts as handed over once it was exported
               (not c.is_holdout and not exists (
                   select 1 from msg as m where m.user_id = c.user_id
                   and m.message_event = 'sent'
                   and m.campaign_id = '{CAMPAIGN_PREFIX}.' || c.sequence || '.' || s.step
-                  and m.message_date between c.entered_on and ?))
+                  and m.message_date between c.entered_on and ?)
+               and not exists (
+                  select 1 from {SCHEMA}.exports as x where x.key = c.user_id
+                  and x.export = 'customer_success' and x.step = s.step
+                  and x.as_of_date >= c.entered_on and x.as_of_date < ?))
               -- holdout: nothing is sent, the schedule says which step it would be
               or (c.is_holdout and s.day = c.day_in_sequence)
           )
         qualify row_number() over (partition by c.user_id order by s.position) = 1
         """,
-        [day],
+        [day, day],
     )
     con.execute(
         f"""

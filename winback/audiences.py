@@ -73,6 +73,19 @@ DEFAULT_SUNSET_AFTER_CYCLES = 2
 DEFAULT_ACTIVE_SEQUENCE_DAYS = 7
 DEFAULT_HOLDOUT_SHARE = 0.10
 DEFAULT_HOLDOUT_SALT = "winback-holdout-v1"
+DEFAULT_REACTIVATION_WINDOW_DAYS = 14
+DEFAULT_DURABILITY_DAYS = (30, 60, 90)
+DEFAULT_REVENUE_WINDOW_DAYS = 90
+# what one contact costs, in the revenue's currency: a message per channel, a customer-success
+# task (the manager's time), an incentive step (the offer's cost, counted per send)
+DEFAULT_COSTS = {
+    "email": 0.002,
+    "sms": 0.03,
+    "push": 0.001,
+    "customer_success": 15.0,
+    "incentive": 5.0,
+}
+DEFAULT_INCENTIVE_STEPS = ("incentive",)
 
 NAME = re.compile(r"[a-z0-9_]+")
 TOP_LEVEL = (
@@ -83,6 +96,7 @@ TOP_LEVEL = (
     "eligible_states",
     "sequences",
     "segments",
+    "measurement",
 )
 SEQUENCE_KEYS = ("steps", "checkin_days", "sunset_after_days")
 STEP_KEYS = ("name", "day", "condition", "channel")
@@ -106,6 +120,14 @@ POLICY_KEYS = (
 )
 CAP_KEYS = ("channel", "max_messages", "per_days")
 HOLDOUT_KEYS = ("share", "salt")
+MEASUREMENT_KEYS = (
+    "reactivation_window_days",
+    "durability_days",
+    "revenue_window_days",
+    "costs",
+    "incentive_steps",
+)
+COST_KEYS = tuple(DEFAULT_COSTS)
 REQUIRED = {  # what a missing key is for
     "sequences": "the message sequences, by name (docs/audiences.md)",
     "segments": "the segments, by name, that cover every user (docs/audiences.md)",
@@ -209,6 +231,22 @@ class Holdout:
 
 
 @dataclass(frozen=True)
+class Measurement:
+    """How campaigns are measured (docs/campaigns.md): a user reactivates when active within
+    `reactivation_window_days` after a send (or, in the holdout, the day it would have been);
+    durability looks `durability_days` after that; revenue over `revenue_window_days`."""
+
+    reactivation_window_days: int = DEFAULT_REACTIVATION_WINDOW_DAYS
+    durability_days: tuple[int, ...] = DEFAULT_DURABILITY_DAYS
+    revenue_window_days: int = DEFAULT_REVENUE_WINDOW_DAYS
+    costs: tuple[tuple[str, float], ...] = tuple(DEFAULT_COSTS.items())
+    incentive_steps: tuple[str, ...] = DEFAULT_INCENTIVE_STEPS
+
+    def cost(self, what: str) -> float:
+        return dict(self.costs)[what]
+
+
+@dataclass(frozen=True)
 class AudienceRules:
     file: Path | None  # None for the built-in defaults
     segments: tuple[Segment, ...]
@@ -217,6 +255,7 @@ class AudienceRules:
     holdout: Holdout
     themes: dict[str, str]  # every cause -> message theme
     eligible_states: tuple[str, ...]
+    measurement: Measurement = Measurement()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,6 +600,7 @@ class _Parser:
             eligible_states=self.eligible_states(
                 data.get("eligible_states"), lines.get("eligible_states", 1)
             ),
+            measurement=self.measurement(data.get("measurement"), lines.get("measurement", 1)),
         )
 
     def sequences(self, value, line: int) -> dict[str, Sequence]:
@@ -859,6 +899,62 @@ class _Parser:
         salt = m.get("salt", DEFAULT_HOLDOUT_SALT)
         self.text(salt, m.key_lines.get("salt", line), "holdout.salt", "the salt")
         return Holdout(share=float(share), salt=salt)
+
+    def measurement(self, value, line: int) -> Measurement:
+        if value is None:
+            return Measurement()
+        path = "measurement"
+        m = self.mapping(value, line, path, "the keys " + ", ".join(MEASUREMENT_KEYS))
+        self.keys(m, line, path, MEASUREMENT_KEYS)
+        at = m.key_lines.get
+        window = self.integer(
+            m.get("reactivation_window_days", DEFAULT_REACTIVATION_WINDOW_DAYS),
+            at("reactivation_window_days", line),
+            f"{path}.reactivation_window_days",
+            1,
+        )
+        revenue = self.integer(
+            m.get("revenue_window_days", DEFAULT_REVENUE_WINDOW_DAYS),
+            at("revenue_window_days", line),
+            f"{path}.revenue_window_days",
+            1,
+        )
+        durability = DEFAULT_DURABILITY_DAYS
+        if "durability_days" in m:
+            items = self.items(
+                m["durability_days"], at("durability_days"), f"{path}.durability_days", "days"
+            )
+            durability = tuple(
+                self.integer(v, item_line, f"{path}.durability_days", 1) for v, item_line in items
+            )
+            if not durability or list(durability) != sorted(set(durability)):
+                self.fail(
+                    at("durability_days"),
+                    f"{path}.durability_days",
+                    "a non-empty list of increasing days, e.g. [30, 60, 90]",
+                )
+        costs = dict(DEFAULT_COSTS)
+        if "costs" in m:
+            c = self.mapping(m["costs"], at("costs"), f"{path}.costs", "what: cost pairs")
+            self.keys(c, at("costs"), f"{path}.costs", COST_KEYS)
+            for what, cost in c.items():
+                if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
+                    self.fail(
+                        c.key_lines[what],
+                        f"{path}.costs.{what}",
+                        f"a cost >= 0 (a number), got {_kind(cost)}",
+                    )
+                costs[what] = float(cost)
+        steps = DEFAULT_INCENTIVE_STEPS
+        if "incentive_steps" in m:
+            items = self.items(
+                m["incentive_steps"], at("incentive_steps"), f"{path}.incentive_steps", "steps"
+            )
+            steps = tuple(
+                self.name(v, item_line, f"{path}.incentive_steps", "a step name")
+                for v, item_line in items
+            )
+        return Measurement(window, durability, revenue, tuple(costs.items()), steps)
 
     def themes(self, value, line: int) -> dict[str, str]:
         themes = dict(DEFAULT_THEMES)
