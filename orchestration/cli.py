@@ -175,7 +175,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(config, summary, progress, started: float) -> None:
-    from winback.reports import audience_summary, churn_summary, disengagement_summary
+    from winback.reports import (
+        audience_summary,
+        campaign_summary,
+        churn_summary,
+        disengagement_summary,
+    )
 
     totals = summary.totals()
     progress("")
@@ -243,6 +248,21 @@ def _print_summary(config, summary, progress, started: float) -> None:
                 "      not contacted today: "
                 + " · ".join(f"{reason} {n:,}" for reason, n in audience["reasons"])
             )
+    campaigns = campaign_summary(config.publish_dir) if summary.published else None
+    if campaigns and (campaigns["measured"] or campaigns["pending"]):
+        progress(
+            f"  campaigns against the holdout: {campaigns['measured']:,} exposures measured, "
+            f"{campaigns['pending']:,} still in their window (campaign_lift, "
+            "reports/campaigns.html):"
+        )
+        for segment, t, h, rate_t, rate_h, lift, low, high in campaigns["segments"]:
+            if lift is None or lift != lift:
+                continue
+            progress(
+                f"      {segment:<26} reactivated {rate_t:6.1%} targeted ({t:,}) vs "
+                f"{rate_h:6.1%} holdout ({h:,}): lift {100 * lift:+.1f} pts "
+                f"[{100 * low:+.1f}, {100 * high:+.1f}]"
+            )
     if summary.marts_success:
         _print_build_settings(summary, progress)
     for error in summary.errors:
@@ -296,6 +316,94 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         return 1
     print(report(config.warehouse, config.truth_dir))
+    return 0
+
+
+def _bounded(kind, low, high):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text}")
+        return value
+
+    return parse
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """The closed loop (winback.generate.closed_loop): days of audiences, simulated answers and
+    the campaign marts measured against the true effects. Never touches a real warehouse."""
+    import json
+
+    from winback.campaign_report import write_report
+    from winback.generate.closed_loop import STEP_EFFECT, TASK_EFFECT, Loop, LoopSettings
+
+    out = Path(args.out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        print(f"winback simulate: {out} is a file, not a folder")
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    warehouse = out / "simulation.duckdb"
+    warehouse.unlink(missing_ok=True)  # the loop's own file: every simulation starts afresh
+    settings = LoopSettings(
+        users=args.users, days=args.days, seed=args.seed, effect_scale=args.effect_scale
+    )
+    print(
+        f"Simulating {settings.days} days of win-back for {settings.users:,} users (seed "
+        f"{settings.seed}, effect x{settings.effect_scale}) into {warehouse}"
+    )
+    started = time.perf_counter()
+    loop = Loop(warehouse, settings)
+    outcome = loop.run(progress=lambda m: print(m, flush=True))
+    programme = loop.con.execute("select * from marts.campaign_programme_monthly").df()
+    full_lift = loop.con.execute("select * from marts.campaign_lift").df()  # for the report
+    loop.con.close()
+    truth = out / "ground_truth"
+    truth.mkdir(exist_ok=True)
+    outcome.lift.to_csv(truth / "true_effects.csv", index=False)
+    outcome.episodes.to_csv(truth / "episodes.csv", index=False)
+    (truth / "parameters.json").write_text(
+        json.dumps(
+            {
+                "settings": settings.__dict__,
+                "step_effect": STEP_EFFECT,
+                "customer_success_task_effect": TASK_EFFECT,
+            },
+            indent=2,
+        )
+    )
+    written = write_report(
+        out / "reports",
+        full_lift,
+        programme,
+        outcome.as_of,
+        loop.rules.measurement,
+        settings.holdout_share,
+    )
+    lift = outcome.lift
+    cells = lift[lift["targeted"].gt(0) & lift["holdout"].gt(0) & lift["step"].ne("cycle")]
+    truth_values = cells["true_effect"] if settings.effect_scale else 0.0
+    covered = (cells["lift_ci_low"] <= truth_values) & (truth_values <= cells["lift_ci_high"])
+    print(f"  {outcome.exposures:,} exposures; per segment (whole cycles), lift [95 % interval]:")
+    for r in lift[lift["step"] == "cycle"].itertuples():
+        truth_value = r.true_effect if settings.effect_scale else 0.0
+        measured = (
+            f"{100 * r.lift:+6.1f} pts [{100 * r.lift_ci_low:+.1f}, {100 * r.lift_ci_high:+.1f}]"
+            f", true {100 * truth_value:+.1f}"
+            if r.lift == r.lift  # not nan: both groups have users
+            else "no lift yet (a group is empty)"
+        )
+        print(
+            f"      {r.segment:<26} {r.targeted:>6,} targeted {r.holdout:>5,} holdout  {measured}"
+        )
+    print(
+        f"  the 95 % interval holds the true effect in {int(covered.sum())} of {len(cells)} "
+        f"segment x step cells ({covered.mean():.0%})"
+    )
+    print(f"  report: {written['html']}; ground truth: {truth}")
+    print(f"  ({time.perf_counter() - started:.1f}s)")
     return 0
 
 
@@ -385,6 +493,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="NAME=VALUE", help="a setting to take as given"
     )
     profile.set_defaults(func=cmd_profile)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="the closed loop for the demo: days of win-back audiences, simulated answers "
+        "and true effects, measured against the holdout (never a real warehouse)",
+    )
+    simulate.add_argument("--days", type=_bounded(int, 20, 365), default=60)
+    simulate.add_argument("--users", type=_bounded(int, 100, 200_000), default=6000)
+    simulate.add_argument("--seed", type=_bounded(int, 0, 2**31 - 1), default=0)
+    simulate.add_argument(
+        "--effect-scale",
+        type=_bounded(float, 0.0, 5.0),
+        default=1.0,
+        help="multiplies every true effect (0: the messages cause nothing)",
+    )
+    simulate.add_argument(
+        "--out", default="data/simulation", help="the folder written (default data/simulation)"
+    )
+    simulate.set_defaults(func=cmd_simulate)
 
     status = sub.add_parser("status", help="what the warehouse holds")
     _project_option(status)

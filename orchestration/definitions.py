@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration import audiences, automation, churn, dbt, ingest, publish
+from orchestration import audiences, automation, campaigns, churn, dbt, ingest, publish
 from orchestration.project import use_this_environments_dbt, winback_project
 from orchestration.resources import WarehouseResource, WinbackDbtResource, WinbackSettings
 
@@ -22,6 +22,7 @@ defs = dg.Definitions.merge(
     dbt.defs,
     churn.defs,
     audiences.defs,
+    campaigns.defs,
     publish.defs,
     automation.defs,
     dg.Definitions(resources=resources(), executor=dg.in_process_executor),

@@ -37,6 +37,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.audiences import AUDIENCE
+from orchestration.campaigns import CAMPAIGNS, report_dir
 from orchestration.charts import mart_row_count
 from orchestration.dbt import MARTS_FRESHNESS, mart_asset_keys
 from orchestration.resources import WarehouseResource, WinbackSettings
@@ -47,7 +48,7 @@ MARTS_SCHEMA = "marts"
 VERSIONS = "versions"
 CURRENT = "current"
 # BI-facing names in publish_dir, each a link into the current version
-STABLE_LINKS = (PUBLISHED_DB, "parquet", "exports", "manifest.json")
+STABLE_LINKS = (PUBLISHED_DB, "parquet", "exports", "reports", "manifest.json")
 # the audience exports a CRM or reverse-ETL tool picks up, also as CSV (exports/<name>.csv)
 EXPORT_PREFIX = "audience_export_"
 # a publication without rows here would be empty for every reader: refuse it
@@ -170,9 +171,11 @@ def publish_marts(
     run_id: str,
     keep: int = 3,
     step: Callable[[str], None] = lambda name: None,
+    reports_dir: Path | None = None,
 ) -> dict:
-    """Write every table of the marts schema as a new publication and switch to it. `step` is
-    called at each point of the sequence (the crash tests stop there)."""
+    """Write every table of the marts schema as a new publication and switch to it, with the
+    files of `reports_dir` (the campaign report) under reports/. `step` is called at each point
+    of the sequence (the crash tests stop there)."""
     publish_dir = Path(publish_dir)
     publish_dir.mkdir(parents=True, exist_ok=True)
     clean_leftovers(publish_dir, keep)
@@ -191,6 +194,11 @@ def publish_marts(
     partial = publish_dir / VERSIONS / f".{version}.partial"
     (partial / "parquet").mkdir(parents=True)
     (partial / "exports").mkdir()
+    (partial / "reports").mkdir()
+    if reports_dir is not None and Path(reports_dir).is_dir():
+        for report in sorted(Path(reports_dir).iterdir()):
+            if report.is_file() and not report.name.startswith("."):
+                shutil.copy2(report, partial / "reports" / report.name)
     step("version folder created")
     views = mart_views(con)
     con.execute(f"attach {sql_literal(str(partial / PUBLISHED_DB))} as published")
@@ -244,7 +252,7 @@ def publish_marts(
 
 @dg.asset(
     key=["published", "bi_marts"],
-    deps=[*mart_asset_keys(), AUDIENCE],
+    deps=[*mart_asset_keys(), AUDIENCE, CAMPAIGNS],
     group_name="published",
     kinds={"duckdb", "parquet"},
     freshness_policy=MARTS_FRESHNESS,
@@ -258,7 +266,11 @@ def published_marts(
     try:
         with warehouse.get_connection() as con:
             manifest = publish_marts(
-                con, settings.publish_dir, context.run_id, keep=settings.keep_publications
+                con,
+                settings.publish_dir,
+                context.run_id,
+                keep=settings.keep_publications,
+                reports_dir=report_dir(Path(warehouse.path)),
             )
     except PublishRefused as exc:
         raise dg.Failure(description=str(exc)) from None
@@ -280,9 +292,10 @@ def published_marts(
 
 def marts_run_assets() -> list:
     """What a marts run materializes, in order: the dbt build, the churn steps, the churn
-    marts' checks, the audience, the publication (the command line's run and the UI's
+    marts' checks, the audience, the campaigns, the publication (the command line's run and the UI's
     build_marts job)."""
     from orchestration.audiences import winback_audience
+    from orchestration.campaigns import campaign_performance
     from orchestration.churn import churn_model, churn_scores, churn_training_set
     from orchestration.dbt import winback_churn_marts, winback_dbt_models
 
@@ -293,6 +306,7 @@ def marts_run_assets() -> list:
         churn_scores,
         winback_churn_marts,
         winback_audience,
+        campaign_performance,
         published_marts,
     ]
 

@@ -413,3 +413,26 @@ def test_a_broken_rules_file_refuses_the_run_before_anything_is_written(tmp_path
     message = str(refused.value)
     assert "audiences.yml line " in message and ".patern: unknown key 'patern'" in message
     assert not config.warehouse.exists()
+
+
+def test_the_measurement_section(tmp_path):
+    rules = load_rules(_write(tmp_path, DEFAULT_TEXT))
+    assert rules.measurement.reactivation_window_days == 14
+    assert rules.measurement.durability_days == (30, 60, 90)
+    assert rules.measurement.cost("customer_success") == 15.0
+    text = _edit("  reactivation_window_days: 14", "  reactivation_window_days: 0")
+    path, message = _error(tmp_path, text)
+    assert message == (
+        f"{path} line {_line(text, 'reactivation_window_days: 0')}: "
+        "measurement.reactivation_window_days: must be >= 1, got 0"
+    )
+    text = _edit("  durability_days: [30, 60, 90]", "  durability_days: [60, 30]")
+    path, message = _error(tmp_path, text)
+    assert message.endswith("a non-empty list of increasing days, e.g. [30, 60, 90]")
+    text = _edit("    sms: 0.03", "    smss: 0.03")
+    path, message = _error(tmp_path, text)
+    assert message.startswith(f"{path} line {_line(text, 'smss: 0.03')}: measurement.costs.smss")
+    assert "did you mean 'sms'" in message
+    text = _edit("    incentive: 5.0", "    incentive: -5")
+    path, message = _error(tmp_path, text)
+    assert message.endswith("measurement.costs.incentive: a cost >= 0 (a number), got -5")

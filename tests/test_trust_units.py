@@ -410,7 +410,9 @@ def test_a_crash_at_any_point_of_the_publication_leaves_one_complete_version(tmp
         publish_marts(con, publish_dir, "clean-run", keep=2)
     assert set(_check_version(publish_dir).values()) == {7}
     left = sorted(p.name for p in publish_dir.iterdir())
-    assert left == ["current", "exports", "manifest.json", "parquet", VERSIONS, "winback.duckdb"]
+    assert left == [
+        "current", "exports", "manifest.json", "parquet", "reports", VERSIONS, "winback.duckdb"
+    ]  # fmt: skip
     assert len(list((publish_dir / VERSIONS).iterdir())) == 2  # keep=2, leftovers gone
 
 

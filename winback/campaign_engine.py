@@ -33,12 +33,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from winback.audience_engine import CAMPAIGN_PREFIX, SCHEMA as AUDIENCE_SCHEMA, _exists
+from winback.audience_engine import CAMPAIGN_PREFIX, _exists
+from winback.audience_engine import SCHEMA as AUDIENCE_SCHEMA
 from winback.audiences import AudienceRules
 
 Z95 = 1.959963984540054
 DURABILITY_LOOKBACK_DAYS = 7
 MARTS = (
+    "campaign_cycles",
     "campaign_exposures",
     "campaign_performance",
     "campaign_lift",
@@ -451,6 +453,7 @@ def build_campaigns(
     con.execute(
         "create or replace table marts.campaign_exposures as select * from exposure_outcomes"
     )
+    con.execute("create or replace table marts.campaign_cycles as select * from cycle_outcomes")
     for name, frame in (
         ("campaign_performance", per_day),
         ("campaign_lift", lift),

@@ -113,6 +113,8 @@ SETTINGS: dict[str, Setting] = {
     "decline_max_drop_ratio": _number(0, 1),
     "decline_max_weekly_trend": _number(),
     "involuntary_active_within_days": _int(0, 3650),
+    # survey insight (docs/campaigns.md): power users by their best 28 days
+    "power_user_min_peak_active_days": _int(0, 28),
     # weak signals
     "usage_drop_window_days": _int(1, 3650),
     "usage_drop_min_pct": _number(0, 100),

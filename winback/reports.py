@@ -152,3 +152,21 @@ def audience_summary(publish_dir: Path) -> dict | None:
         "exported": sum(r[4] for r in sizes),
         "reasons": reasons,
     }
+
+
+def campaign_summary(publish_dir: Path) -> dict | None:
+    """What the campaigns caused, from the publication: exposures measured and pending, and
+    per segment (whole cycles) the lift with its 95 % interval."""
+    with _publication(publish_dir, {"campaign_exposures", "campaign_lift"}) as con:
+        if con is None:
+            return None
+        measured, pending = con.execute(
+            "select count(*) filter (where window_closed), count(*) filter (where not "
+            "window_closed) from campaign_exposures"
+        ).fetchone()
+        segments = con.execute(
+            "select segment, targeted, holdout, reactivation_rate_targeted, "
+            "reactivation_rate_holdout, lift, lift_ci_low, lift_ci_high from campaign_lift "
+            "where step = 'cycle' order by segment"
+        ).fetchall()
+    return {"measured": measured, "pending": pending, "segments": segments}

@@ -178,7 +178,7 @@ class Loop:
     # -- one day --------------------------------------------------------------------------
 
     def day(self, d: int) -> None:
-        s, rng = self.settings, self.rng
+        rng = self.rng
         lapsed = self.engaged_until < d
         comes_back = lapsed & (np.minimum(self.natural, self.caused) == d)
         for i in np.flatnonzero(comes_back):
@@ -335,7 +335,8 @@ def true_effects(
 ) -> pd.DataFrame:
     """marts.campaign_lift with `true_effect`: per cell, the mean over its targeted exposures
     of (reactivated) - (would have reactivated without messages: the natural return day of
-    the lapse the exposure fell in, within the same window)."""
+    the lapse the exposure fell in, within the same window); per segment (step 'cycle') the
+    same over its targeted cycles."""
     window = rules.measurement.reactivation_window_days
     con = con.cursor()  # its own temp objects
     con.register("episodes", episodes)
@@ -363,6 +364,31 @@ def true_effects(
         """,
         [START, START, window, START, as_of],
     ).df()
+    cycles = con.execute(
+        """
+        with units as (
+            select c.*, (
+                select ep.natural_day from episodes as ep
+                where ep.user_id = c.user_id
+                  and ep.at_risk_day <= datediff('day', $start, c.exposure_date)
+                  and ep.return_day >= datediff('day', $start, c.exposure_date)
+                order by ep.at_risk_day desc limit 1
+            ) as natural_day
+            from marts.campaign_cycles as c where c.window_closed and not c.is_holdout
+        )
+        select segment, 'cycle' as step,
+            avg(reactivated::int - coalesce(
+                natural_day > datediff('day', $start, exposure_date)
+                and natural_day <= datediff('day', $start, horizon_end)
+                and natural_day <= datediff('day', $start, $as_of), false)::int) as true_effect
+        from units group by all
+        """,
+        {"start": START, "as_of": as_of},
+    ).df()
     con.unregister("episodes")
-    lift = con.execute("select * from marts.campaign_lift where step <> 'cycle'").df()
-    return lift.merge(truth, on=["campaign_id", "segment", "step", "channel"], how="left")
+    lift = con.execute("select * from marts.campaign_lift").df()
+    steps = lift[lift["step"] != "cycle"].merge(
+        truth, on=["campaign_id", "segment", "step", "channel"], how="left"
+    )
+    segments = lift[lift["step"] == "cycle"].merge(cycles, on=["segment", "step"], how="left")
+    return pd.concat([steps, segments], ignore_index=True)

@@ -42,6 +42,7 @@
         'substantial_use_min_active_days': 8,
         'abrupt_min_active_days_last_7': 3,
         'decline_min_peak_active_days': 10,
+        'power_user_min_peak_active_days': 12,
         'decline_max_drop_ratio': 0.5,
         'decline_max_weekly_trend': 0.0,
         'involuntary_active_within_days': 14,
