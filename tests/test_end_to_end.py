@@ -34,6 +34,7 @@ AUDIENCE_MARTS = (
 )
 # what the campaigns caused (winback.campaign_engine): one as-of day has no closed window yet
 CAMPAIGN_MARTS = (
+    "campaign_cycles",
     "campaign_exposures",
     "campaign_lift",
     "campaign_performance",
@@ -121,7 +122,7 @@ def test_every_asset_materializes_and_is_published(run):
     # nobody has failed two cycles yet; sms and push: no consent in the generated users
     empty_audiences = {"audience_sunset", "audience_export_sms", "audience_export_push"}
     # the exposures are there, but no 14-day window has closed on the first audience day
-    empty_audiences |= set(CAMPAIGN_MARTS) - {"campaign_exposures"}
+    empty_audiences |= set(CAMPAIGN_MARTS) - {"campaign_exposures", "campaign_cycles"}
     # the per-day marts are views in the DuckDB file (computed on read from the spans, which
     # are in Parquet); every other mart is a table in both
     views = {"user_daily_engagement", "user_daily_health"}
@@ -418,3 +419,42 @@ def test_a_historical_export_from_1997_builds_as_of_its_own_dates(tmp_path):
         assert con.execute(
             "select distinct as_of_date, count(*) from marts.users group by 1"
         ).fetchall() == [(dt.date(1997, 3, 3), 2)]
+
+
+def test_the_closed_loop_runs_its_days_through_the_pipeline(run):
+    """`winback simulate`: each simulated day lands the email service's answers and the day's
+    activity as files and is one pipeline run (in the Dagster instance: the UI shows it); the
+    truth goes to the ground-truth folder only. Last in this module: it moves the as-of date."""
+    from orchestration.simulate import SIM_PREFIX, run_closed_loop
+
+    config, instance = run["config"], run["instance"]
+    runs_before = len(instance.get_runs())
+    lines: list[str] = []
+    truth = run_closed_loop(config, days=2, seed=3, progress=lines.append, instance=instance)
+    days = [AS_OF + dt.timedelta(days=n) for n in (1, 2)]
+    landed = sorted(p.name for p in (config.landing_dir / "events").glob(f"{SIM_PREFIX}*"))
+    assert landed == [f"{SIM_PREFIX}{d}.csv" for d in days]
+    assert len(instance.get_runs()) > runs_before + 2  # ingests and marts runs of both days
+    assert len([line for line in lines if "contacts exported the day before" in line]) == 2
+    sent = query(
+        run,
+        "select count(*) as n from raw.messages where campaign_id like 'winback.%' "
+        "and message_event = 'sent'",
+    ).n[0]
+    assert sent > 0
+    assert query(run, "select max(as_of_date) as d from audience.daily").d[0].date() == days[-1]
+    contacted_holdout = query(
+        run,
+        "select count(*) as n from raw.messages as m join audience.holdout as h using (user_id) "
+        "where h.is_holdout and m.campaign_id like 'winback.%'",
+    ).n[0]
+    assert contacted_holdout == 0
+    folder = config.truth_dir / "closed_loop"
+    assert {p.name for p in folder.iterdir()} == {
+        "natural_activity.parquet",
+        "parameters.json",
+        "true_effects.csv",
+    }
+    assert truth["folder"] == folder
+    # the truth never reaches the warehouse or the publication
+    assert not list(config.publish_dir.rglob("*natural*"))
