@@ -265,7 +265,9 @@ def _exposures(con, rules: AudienceRules, as_of: dt.date) -> None:
 # --- the cells -------------------------------------------------------------------------------
 
 
-def _sums(con, keys: list[str], durability: tuple[int, ...], where: str = "window_closed"):
+def _sums(con, keys: list[str], durability: tuple[int, ...], units: str = "exposure_outcomes"):
+    """Per group of `keys`, the counts and sums `_measures` needs, for the measured units
+    (window closed) of `units`: exposures, or cycles (`cycle_units`)."""
     group = ", ".join(keys)
     per_group = []
     for side, flag in (("t", "not is_holdout"), ("h", "is_holdout")):
@@ -291,7 +293,7 @@ def _sums(con, keys: list[str], durability: tuple[int, ...], where: str = "windo
             count(*) filter (where not is_holdout and clicked) as clicked,
             count(*) filter (where not is_holdout and unsubscribed) as unsubscribed,
             coalesce(sum(cost), 0) as cost
-        from exposure_outcomes where {where}
+        from {units} where window_closed
         group by {group} order by {group}
         """
     ).df()
@@ -425,15 +427,19 @@ def build_campaigns(
     keys = ["campaign_id", "segment", "step", "channel"]
     per_day = _measures(_sums(con, [*keys, "exposure_date"], durability), durability)
     per_cell = _measures(_sums(con, keys, durability), durability)
-    cycle_sums = _cycle_sums(con, ["segment"], durability[0])
-    per_segment = _measures(cycle_sums, durability[:1])
+    con.execute(
+        "create or replace temp view cycle_units as select *, "
+        "date_trunc('month', exposure_date)::date as month, false as sent, false as delivered, "
+        "false as opened, false as clicked, false as unsubscribed from cycle_outcomes"
+    )
+    per_segment = _measures(_sums(con, ["segment"], durability[:1], "cycle_units"), durability[:1])
     per_segment.insert(0, "campaign_id", None)
     per_segment.insert(2, "step", "cycle")
     per_segment.insert(3, "channel", None)
     lift = pd.concat([per_cell, per_segment], ignore_index=True)
     lift.insert(0, "as_of_date", as_of)
     per_day.insert(0, "as_of_date", as_of)
-    monthly = _measures(_cycle_sums(con, ["month"], durability[0]), durability[:1])
+    monthly = _measures(_sums(con, ["month"], durability[:1], "cycle_units"), durability[:1])
     base = con.execute(
         f"""
         select date_trunc('month', as_of_date)::date as month,
@@ -469,34 +475,6 @@ def build_campaigns(
     result.exposures, result.measured, result.pending = counts
     result.lift, result.programme = lift, monthly
     return result
-
-
-def _cycle_sums(con, keys: list[str], durable_days: int) -> pd.DataFrame:
-    con.execute(
-        "create or replace temp view cycle_units as select *, "
-        "date_trunc('month', exposure_date)::date as month from cycle_outcomes"
-    )
-    group = ", ".join(keys)
-    k = durable_days
-    parts = []
-    for side, flag in (("t", "not is_holdout"), ("h", "is_holdout")):
-        parts += [
-            f"count(*) filter (where {flag}) as n_{side}",
-            f"count(*) filter (where {flag} and reactivated) as react_{side}",
-            f"coalesce(sum(revenue) filter (where {flag}), 0) as rev_{side}",
-            f"coalesce(sum(revenue * revenue) filter (where {flag}), 0) as rev2_{side}",
-            f"count(*) filter (where {flag} and durable_{k}) as durable_{k}_{side}",
-            f"count(*) filter (where {flag} and reactivated and durable_{k}_known) "
-            f"as durable_{k}_known_{side}",
-        ]
-    return con.execute(
-        f"""
-        select {group}, {", ".join(parts)},
-            0 as sent, 0 as delivered, 0 as opened, 0 as clicked, 0 as unsubscribed,
-            coalesce(sum(cost) filter (where not is_holdout), 0) as cost
-        from cycle_units where window_closed group by {group} order by {group}
-        """
-    ).df()
 
 
 # --- checks ----------------------------------------------------------------------------------
