@@ -48,6 +48,7 @@ DBT_ONLY_LISTS = {
     ("users", "value_tier"),
     ("user_day_spans", "state"),
     ("lifecycle", "status"),
+    ("survey_insight", "dimension"),
 }
 # chosen per run, or choosing the defaults: plain dbt vars, not setting()s
 PLAIN_VARS = {"as_of_date", "start_date", "preset"}
