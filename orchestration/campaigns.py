@@ -101,6 +101,8 @@ def describe(result) -> str:
 
 
 def metadata(result, written: dict) -> dict:
+    from winback.campaign_report import _pct
+
     segments = result.lift[result.lift["step"] == "cycle"].sort_values("segment")
     rows = "\n".join(
         f"| {r.segment} | {r.targeted:,} | {r.holdout:,} | {_pct(r.reactivation_rate_targeted)} "
@@ -128,10 +130,6 @@ def metadata(result, written: dict) -> dict:
             f"![lift by segment](data:image/png;base64,{encoded})"
         )
     return meta
-
-
-def _pct(value) -> str:
-    return "–" if value != value or value is None else f"{100 * value:.1f}%"
 
 
 defs = dg.Definitions(assets=[campaign_performance])

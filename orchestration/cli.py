@@ -361,7 +361,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     loop = Loop(warehouse, settings)
     outcome = loop.run(progress=lambda m: print(m, flush=True))
     programme = loop.con.execute("select * from marts.campaign_programme_monthly").df()
-    full_lift = loop.con.execute("select * from marts.campaign_lift").df()  # for the report
     loop.con.close()
     truth = out / "ground_truth"
     truth.mkdir(exist_ok=True)
@@ -379,7 +378,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     written = write_report(
         out / "reports",
-        full_lift,
+        outcome.lift,  # marts.campaign_lift, with the truth beside it
         programme,
         outcome.as_of,
         loop.rules.measurement,

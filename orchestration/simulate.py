@@ -117,30 +117,13 @@ def _respond(rows, day: dt.date, rng, scale: float) -> tuple[list[tuple], dict[s
     ({user: days after `day`})."""
     messages, returns = [], {}
     at = dt.datetime.combine(day, dt.time(9))
-    for user, track, treatment, step, destination, campaign, pattern in rows:
-        if destination == "customer_success":
-            reached = rng.random() < model.TASK_DONE
-            chance = model.effect(track, "customer_success", step, pattern)
-        else:
-            events = ["sent"]
-            reached = rng.random() < model.ESP["delivered"]
-            if reached:
-                events.append("delivered")
-                if rng.random() < model.ESP["open"]:
-                    events.append("open")
-                    if rng.random() < model.ESP["click"]:
-                        events.append("click")
-                if rng.random() < model.ESP_UNSUBSCRIBE:
-                    events.append("unsubscribe")
-            else:
-                hard = rng.random() < model.ESP["hard_bounce_of_failed"]
-                events.append("bounce_hard" if hard else "bounce_soft")
-            for i, event in enumerate(events):
-                messages.append(
-                    (f"{campaign}.{user}.{day}.{event}", campaign, user, destination, event,
-                     at + dt.timedelta(minutes=i))
-                )  # fmt: skip
-            chance = model.effect(track, treatment, step, pattern)
+    for user, _track, treatment, step, destination, campaign, pattern in rows:
+        events, reached, chance = model.answer(rng, destination, treatment, step, pattern)
+        for i, event in enumerate(events):
+            messages.append(
+                (f"{campaign}.{user}.{day}.{event}", campaign, user, destination, event,
+                 at + dt.timedelta(minutes=i))
+            )  # fmt: skip
         if reached and rng.random() < chance * scale:
             lo, hi = model.RETURN_DELAY_DAYS
             delay = int(rng.integers(lo, hi + 1))

@@ -92,10 +92,36 @@ class LoopOutcome:
     episodes: pd.DataFrame  # the ground truth: one row per user and lapse
 
 
-def effect(segment_track: str, treatment: str, step: str, pattern: str) -> float:
+def effect(treatment: str, step: str, pattern: str) -> float:
     """The true chance one contact brings a lapsed user back (before `effect_scale`)."""
     base = TASK_EFFECT if treatment == "customer_success" else STEP_EFFECT.get(step, 0.03)
     return base * PATTERN_SCALE.get(pattern, 1.0)
+
+
+def answer(
+    rng: np.random.Generator, destination: str, treatment: str, step: str, pattern: str
+) -> tuple[list[str], bool, float]:
+    """What one exported contact gives back: the email service's events for it (none for a
+    customer-success task, which has no log), whether it reached the user, and the true
+    chance it brings the user back. Both loops (this one and orchestration.simulate) use it."""
+    if destination == "customer_success":
+        return [], rng.random() < TASK_DONE, effect("customer_success", step, pattern)
+    events = ["sent"]
+    reached = rng.random() < ESP["delivered"]
+    if not reached:
+        bounce = rng.random() < ESP["hard_bounce_of_failed"]
+        events.append("bounce_hard" if bounce else "bounce_soft")
+    else:
+        events.append("delivered")
+        if rng.random() < ESP["open"]:
+            events.append("open")
+            if rng.random() < ESP["click"]:
+                events.append("click")
+        if rng.random() < ESP_UNSUBSCRIBE:
+            events.append("unsubscribe")
+        elif rng.random() < ESP_COMPLAINT:
+            events.append("complaint")
+    return events, reached, effect(treatment, step, pattern)
 
 
 class Loop:
@@ -260,33 +286,13 @@ class Loop:
         index = {u: i for i, u in enumerate(self.ids)}
         messages = []
         at = dt.datetime.combine(today, dt.time(9))
-        for user, _segment, track, treatment, step, destination, campaign, pattern in rows:
+        for user, _segment, _track, treatment, step, destination, campaign, pattern in rows:
             i = index[user]
-            if destination == "customer_success":
-                reached = rng.random() < TASK_DONE
-                eff = effect(track, "customer_success", step, pattern)
-            else:
-                events = ["sent"]
-                reached = rng.random() < ESP["delivered"]
-                if not reached:
-                    bounce = rng.random() < ESP["hard_bounce_of_failed"]
-                    events.append("bounce_hard" if bounce else "bounce_soft")
-                else:
-                    events.append("delivered")
-                    if rng.random() < ESP["open"]:
-                        events.append("open")
-                        if rng.random() < ESP["click"]:
-                            events.append("click")
-                    if rng.random() < ESP_UNSUBSCRIBE:
-                        events.append("unsubscribe")
-                    elif rng.random() < ESP_COMPLAINT:
-                        events.append("complaint")
-                messages += [
-                    (f"{campaign}.{user}.{d}.{e}", campaign, user, destination, e, at)
-                    for e in events
-                ]
-                eff = effect(track, treatment, step, pattern)
-            if reached and self.engaged_until[i] < d and rng.random() < eff * scale:
+            events, reached, chance = answer(rng, destination, treatment, step, pattern)
+            messages += [
+                (f"{campaign}.{user}.{d}.{e}", campaign, user, destination, e, at) for e in events
+            ]
+            if reached and self.engaged_until[i] < d and rng.random() < chance * scale:
                 lo, hi = RETURN_DELAY_DAYS
                 self.caused[i] = min(self.caused[i], d + int(rng.integers(lo, hi + 1)))
         if messages:
