@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-dagster-home:
-	@mkdir -p $(DAGSTER_HOME) $(DAGSTER_HOME)/.nux
-	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n' > $(DAGSTER_HOME)/dagster.yaml
-	@test -f $(DAGSTER_HOME)/.nux/nux.yaml || printf 'seen: 1\n' > $(DAGSTER_HOME)/.nux/nux.yaml
+## A new DAGSTER_HOME: its dagster.yaml (no telemetry, one run at a time, the storages of
+## orchestration/instance_storage.py); an existing dagster.yaml is left as it is.
+dagster-home: install
+	@$(BIN)/python -c "import os; from orchestration.instance_storage import ensure_dagster_home; ensure_dagster_home(os.environ['DAGSTER_HOME'])"
 
 manifest: install
 	@$(BIN)/python -c "from orchestration.project import ensure_manifest; ensure_manifest()"

@@ -74,8 +74,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def fresh_dagster_home(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
-    path.mkdir(parents=True)
-    (path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    from orchestration.instance_storage import ensure_dagster_home
+
+    ensure_dagster_home(path)  # the dagster.yaml a user's first `winback run` writes
     return path
 
 

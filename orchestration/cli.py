@@ -53,13 +53,11 @@ def _config(args: argparse.Namespace):
 
 def _ensure_dagster_home() -> None:
     """Use (and create) the project's DAGSTER_HOME so runs are kept and show in the UI."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    yaml = home / "dagster.yaml"
-    if not yaml.exists():
-        yaml.write_text(
-            "telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n"
-        )
+    from orchestration.instance_storage import ensure_dagster_home
+
+    ensure_dagster_home(
+        Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    )
 
 
 def _run_log(config) -> Path:

@@ -429,6 +429,10 @@ def ingest_files(
         )
         summary.unchanged = [v.planned.path for v in skipped]
         _report_skipped(skipped, progress)
+    if todo:
+        from winback.expectations import warm_up
+
+        warm_up({planned.kind.name for planned in todo})
     for i, planned in enumerate(todo, 1):
         rel = planned.path
         outcome = ingest_landing_file(planned, config, instance)

@@ -55,3 +55,22 @@ def test_suite_checks_accepted_values(tmp_path):
     validation = validate_batch(con, MESSAGES, result, NOW)
     assert [o.column for o in validation.failed] == ["channel__values"]
     assert "pigeon" in validation.failed[0].observed
+
+
+def test_the_warm_up_and_a_validation_at_once_make_one_context(tmp_path):
+    """`winback run` makes GE's context in a background thread while its first file loads; a
+    validation that comes meanwhile waits for it instead of making a second one."""
+    from winback import expectations
+
+    expectations._make_context.cache_clear()
+    expectations._make_batch_definition.cache_clear()
+    con, result = load(
+        tmp_path, "events/a.csv", "user_id,event_name,occurred_at\nu1,login,2024-01-01\n"
+    )
+    thread = expectations.warm_up({"events", "messages"})
+    validation = validate_batch(con, EVENTS, result, NOW)  # while the thread may still run
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert validation.success, validation.as_markdown()
+    assert expectations._make_context.cache_info().misses == 1
+    assert expectations._make_batch_definition.cache_info().misses == 2  # events, messages

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import threading
 from dataclasses import dataclass
 
 import duckdb
@@ -136,10 +137,20 @@ def _suite(kind: FileKind, settings: ValidationSettings):
     return suite
 
 
-@functools.cache
+# GE's context and batch definitions are made once per process, by whichever thread needs
+# them first (`warm_up` makes them in the background while the first file loads)
+_SETUP = threading.RLock()
+
+
 def _context():
     """One ephemeral GE context per process, with the pandas data source the batches go
     through: importing GE costs seconds, creating it again for every file is waste."""
+    with _SETUP:
+        return _make_context()
+
+
+@functools.cache
+def _make_context():
     for noisy in ("great_expectations", "great_expectations.core"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     import great_expectations as gx
@@ -151,11 +162,34 @@ def _context():
     return context
 
 
-@functools.cache
 def _batch_definition(kind_name: str):
     """The whole-dataframe batch definition of one file kind, made once per process."""
+    with _SETUP:
+        return _make_batch_definition(kind_name)
+
+
+@functools.cache
+def _make_batch_definition(kind_name: str):
     source = _context().data_sources.get("winback")
     return source.add_dataframe_asset(name=kind_name).add_batch_definition_whole_dataframe("file")
+
+
+def warm_up(kind_names) -> threading.Thread:
+    """Import GE and make its context and the batch definitions of `kind_names` in a background
+    thread (about 5 s, mostly the import): the run's first file loads meanwhile, and its
+    validation waits only for what is left. A failure here is left to the validation that
+    needs the context, which reports it."""
+
+    def setup() -> None:
+        try:
+            for name in sorted(kind_names):
+                _batch_definition(name)
+        except Exception:  # noqa: BLE001 (the validation raises it again, where it is reported)
+            pass
+
+    thread = threading.Thread(target=setup, name="winback-ge-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def validate_batch(

@@ -51,6 +51,7 @@ from winback.sql import quote_identifier, sql_literal
 
 RAW_SCHEMA = "raw"
 ROW = "_winback_row"  # the row number ingestion adds; a file column of this name is refused
+SOURCE = "_winback_source"  # the file's row as read, a struct, in the checking query
 # DuckDB's CSV reader puts the rows it cannot split into fields here (temp tables, per file)
 REJECTS_TABLE, REJECTS_SCAN = "_winback_rejects", "_winback_rejects_scan"
 # part of every file's reading digest: bump it when a change to this module loads the same file
@@ -445,13 +446,11 @@ def _rule_condition(rule_name: str, c: Column, v: ValidationSettings) -> str:
 
 @dataclass(frozen=True)
 class CompiledFile:
-    checked_sql: (
-        str  # every row: its number (ROW), the typed columns, _rule (the first rule it fails)
-    )
-    source_sql: str  # the file as read, with ROW, for the quarantine's value and original_row
-    original_row_sql: str  # the row of `source_sql` (alias `s`) as JSON, without ROW
+    # every row: its number (ROW), the typed columns, _rule (the first rule it fails); for a
+    # failing row, also <column>__raw (each present column as the file had it, as text) and
+    # ORIGINAL (the file's row as JSON text, without ROW)
+    checked_sql: str
     present: list[str]
-    file_column: dict[str, str]  # contract column -> the file's own column name
     # CSV: the reader lists the malformed rows it skips in REJECTS_TABLE, and ROW numbers the
     # rows it reads (`_load` renumbers them as rows of the file)
     dialect: CsvDialect | None = None
@@ -524,23 +523,34 @@ def compile_file(
         )
         rule_case += " end"
 
-    # the raw copies are only for the rules: what is kept per row is typed, plus the rule
-    kept = ", ".join([ROW, *(_q(c.name) for c in kind.columns)])
+    # What is kept per row is typed, plus the rule; a failing row also keeps, for the
+    # quarantine, its values as the file had them and the whole row as JSON (computed for the
+    # failing rows only: the quarantine then needs no second read of the file).
+    row = (
+        f"{SOURCE}.{_q(mapped.original_sql)}"
+        if mapped is not None
+        else (
+            "to_json({"
+            + ", ".join(f"{sql_literal(col)}: {SOURCE}.{_q(col)}" for col in file_columns)
+            + "})::varchar"
+        )
+    )
+    kept = [ROW, *(_q(c.name) for c in kind.columns), "_rule"]
+    kept += [
+        f"case when _rule is not null then {_q(name + '__raw')}::varchar end "
+        f"as {_q(name + '__raw')}"
+        for name in present
+    ]
+    kept.append(f"case when _rule is not null then {row} end as {ORIGINAL}")
     checked = f"""
         with src as ({source}),
-        typed as (select {", ".join(select)} from src)
-        select {kept}, {rule_case} as _rule from typed
+        typed as (select {", ".join(select)}, src as {SOURCE} from src),
+        ruled as (select *, {rule_case} as _rule from typed)
+        select {", ".join(kept)} from ruled
     """
     return CompiledFile(
         checked_sql=checked,
-        source_sql=source,
-        original_row_sql=f"s.{_q(mapped.original_sql)}"
-        if mapped is not None
-        else "to_json({"
-        + ", ".join(f"{sql_literal(col)}: s.{_q(col)}" for col in file_columns)
-        + "})::varchar",
         present=present,
-        file_column={name: by_lower[name] for name in present},
         dialect=dialect if fmt == "csv" else None,
         malformed_rule=bool(mapped is not None and mapped.malformed_sql),
         skipped_sql=mapped.skipped_sql if mapped is not None else None,
@@ -965,12 +975,11 @@ def _check_and_load(
             result.rows_quarantined = con.execute(
                 f"""insert into {RAW_SCHEMA}.quarantine
                 select {sql_literal(kind.name)}, {sql_literal(src_file)}, {file_row}, c._rule, r.column_name,
-                       {_value_case(compiled.file_column)},
-                       {_reason_case(kind, compiled.file_column)}, {compiled.original_row_sql}
+                       {_value_case(compiled.present)},
+                       {_reason_case(kind, compiled.present)}, c.{ORIGINAL}
                 from _checked c {renumber}
                 join ({_rule_descriptions(kind, compiled.present, compiled.malformed_rule)}) r
                     on r.rule = c._rule
-                join ({compiled.source_sql}) s on s.{ROW} = c.{ROW}
                 where c._rule is not null"""
             ).fetchone()[0]
         if malformed:
@@ -1093,23 +1102,22 @@ def _summarise_quarantine(con, result: IngestResult, limit: int) -> None:
     ]
 
 
-def _value_case(file_column: dict[str, str]) -> str:
-    """The failing value, as the file had it (from the re-read source row `s`)."""
+def _value_case(present: list[str]) -> str:
+    """The failing value, as the file had it (`_checked`'s <column>__raw)."""
     whens = " ".join(
-        f"when r.column_name = {sql_literal(name)} then s.{_q(column)}::varchar"
-        for name, column in file_column.items()
+        f"when r.column_name = {sql_literal(name)} then c.{_q(name + '__raw')}" for name in present
     )
     return f"case {whens} end" if whens else "null"
 
 
-def _reason_case(kind: FileKind, file_column: dict[str, str]) -> str:
+def _reason_case(kind: FileKind, present: list[str]) -> str:
     """The reason a row was quarantined: its rule's description, or for a timestamp whose only
-    fault is its UTC offset, which offset (from the re-read source row `s`)."""
+    fault is its UTC offset, which offset (from `_checked`'s <column>__raw)."""
     whens = []
-    for name, column in file_column.items():
+    for name in present:
         if kind.column(name).type != "timestamp":
             continue
-        value = f"trim(s.{_q(column)}::varchar)"
+        value = f"trim(c.{_q(name + '__raw')})"
         offset = rf"regexp_extract({value}, '[+-]\d{{2}}(:?\d{{2}})?$')"
         whens.append(
             f"when c._rule = {sql_literal(name + '_is_timestamp')} "
