@@ -432,7 +432,10 @@ def ingest_files(
     if todo:
         from winback.expectations import warm_up
 
+        # GE (seconds to import) loads in a background thread while the largest file is read,
+        # which is why that one goes first; the others follow in their order
         warm_up({planned.kind.name for planned in todo})
+        todo = _largest_first(todo, config.landing_dir)
     for i, planned in enumerate(todo, 1):
         rel = planned.path
         outcome = ingest_landing_file(planned, config, instance)
@@ -461,6 +464,17 @@ def ingest_files(
     )
     progress(f"  {summary.errors[-1]}")
     return False
+
+
+def _largest_first(files: list[PlannedFile], landing_dir: Path) -> list[PlannedFile]:
+    def size(planned: PlannedFile) -> int:
+        try:
+            return (planned.file or landing_dir / planned.path).stat().st_size
+        except OSError:  # gone meanwhile: its ingest reports it
+            return -1
+
+    largest = max(range(len(files)), key=lambda i: size(files[i]))
+    return [files[largest], *files[:largest], *files[largest + 1 :]]
 
 
 def _report_skipped(skipped: list[Verdict], progress: Callable[[str], None]) -> None:

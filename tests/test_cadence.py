@@ -17,6 +17,7 @@ import pytest
 from orchestration.dbt import winback_dbt_models, with_auto_values
 from orchestration.runner import build_marts
 from tests.dbt_fixtures import build, ingest_fixture, rows
+from tests.instances import pooled_instance
 from tests.test_drift import macro_value
 from winback import cadence
 from winback.cadence import (
@@ -314,7 +315,7 @@ def store(tmp_path_factory):
             "as_of_date": as_of,
         }
     )
-    instance = dg.DagsterInstance.ephemeral()
+    instance = pooled_instance(root / "dagster_home")
     result = build_marts(config, instance, settings={"cadence": "auto"})
     assert result.success
     return {

@@ -27,6 +27,7 @@ from ml.churn.pipeline import (
 from orchestration.churn import ChurnModelConfig, churn_model, churn_scores, churn_training_set
 from orchestration.dbt import winback_churn_marts
 from orchestration.runner import _run_resources, run_pipeline
+from tests.instances import pooled_instance
 from winback.generate import generate
 from winback.settings import load_config
 
@@ -53,7 +54,7 @@ def run(tmp_path_factory):
             "now": NOW.isoformat(),
         }
     )
-    instance = dg.DagsterInstance.ephemeral()
+    instance = pooled_instance(root / "dagster_home")
     summary = run_pipeline(config, instance=instance, progress=lambda m: None)
     assert summary.success, summary.errors
     return {"config": config, "summary": summary, "instance": instance}

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from orchestration.runner import run_pipeline
+from tests.instances import pooled_instance
 from winback.disengagement import PATTERNS
 from winback.generate import generate
 from winback.generate.evaluation import health_ranking, pattern_scores, read_truth
@@ -27,7 +28,7 @@ def demo(tmp_path_factory):
             "truth_dir": str(root / "truth"),
         }
     )
-    instance = dg.DagsterInstance.ephemeral()
+    instance = pooled_instance(root / "dagster_home")
     summary = run_pipeline(config, instance=instance, progress=lambda _: None)
     assert summary.success
     con = duckdb.connect(str(config.warehouse), read_only=True)

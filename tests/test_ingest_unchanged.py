@@ -16,6 +16,7 @@ from orchestration.automation import landing_files_sensor
 from orchestration.dbt import mark_built, pending_rebuild_start
 from orchestration.resources import WinbackSettings
 from orchestration.runner import PipelineSummary, check_landing, ingest_files
+from tests.instances import pooled_instance
 from winback.landing import compare, plan_ingestion, recorded_ingests
 from winback.settings import load_config
 
@@ -41,8 +42,8 @@ def landing(tmp_path) -> Path:
 
 
 @pytest.fixture
-def instance():
-    return dg.DagsterInstance.ephemeral()
+def instance(tmp_path):
+    return pooled_instance(tmp_path / "dagster_home")
 
 
 def _config(landing: Path, **overrides):
