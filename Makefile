@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@# the dbt manifest the code location loads, parsed once here (`winback run` parses again
+	@# only when a dbt file is newer than it)
+	$(BIN)/python -c "from orchestration.project import ensure_manifest; ensure_manifest()"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -21,7 +24,7 @@ install: $(STAMP)
 ## A new DAGSTER_HOME: its dagster.yaml (no telemetry, one run at a time, the storages of
 ## orchestration/instance_storage.py); an existing dagster.yaml is left as it is.
 dagster-home: install
-	@$(BIN)/python -c "import os; from orchestration.instance_storage import ensure_dagster_home; ensure_dagster_home(os.environ['DAGSTER_HOME'])"
+	@$(BIN)/python -c "import os; from orchestration.dagster_home import ensure_dagster_home; ensure_dagster_home(os.environ['DAGSTER_HOME'])"
 
 manifest: install
 	@$(BIN)/python -c "from orchestration.project import ensure_manifest; ensure_manifest()"

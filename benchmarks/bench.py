@@ -74,7 +74,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def fresh_dagster_home(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
-    from orchestration.instance_storage import ensure_dagster_home
+    from orchestration.dagster_home import ensure_dagster_home
 
     ensure_dagster_home(path)  # the dagster.yaml a user's first `winback run` writes
     return path

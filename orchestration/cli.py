@@ -53,7 +53,7 @@ def _config(args: argparse.Namespace):
 
 def _ensure_dagster_home() -> None:
     """Use (and create) the project's DAGSTER_HOME so runs are kept and show in the UI."""
-    from orchestration.instance_storage import ensure_dagster_home
+    from orchestration.dagster_home import ensure_dagster_home
 
     ensure_dagster_home(
         Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))

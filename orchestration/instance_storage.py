@@ -8,8 +8,9 @@ the event log in a small LRU, since a process writes to one run at a time); ever
 the files, their layout and their schema, is Dagster's, so a DAGSTER_HOME written by either
 reads with the other, and `dagster dev` reads the runs `winback run` records.
 
-`dagster_yaml` configures them (written by `winback` and `make dagster-home` into a new
-DAGSTER_HOME); a DAGSTER_HOME without them works as before, only slower.
+`orchestration.dagster_home.dagster_yaml` configures them (written by `winback` and `make
+dagster-home` into a new DAGSTER_HOME); a DAGSTER_HOME without them works as before, only
+slower.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
@@ -125,39 +125,3 @@ class PooledSqliteRunStorage(SqliteRunStorage):
             if self._pooled is not None:
                 self._pooled.dispose()
                 self._pooled = None
-
-
-def dagster_yaml(home: Path) -> str:
-    """The dagster.yaml of a new DAGSTER_HOME: no telemetry, one run at a time, and the
-    storages above on Dagster's usual files under `home`."""
-    home = Path(home).resolve()
-    return (
-        "telemetry:\n  enabled: false\n"
-        "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
-        "run_storage:\n  module: orchestration.instance_storage\n  class: PooledSqliteRunStorage\n"
-        f"  config:\n    base_dir: {_yaml_string(home / 'history')}\n"
-        "event_log_storage:\n  module: orchestration.instance_storage\n"
-        "  class: PooledSqliteEventLogStorage\n"
-        f"  config:\n    base_dir: {_yaml_string(home / 'history' / 'runs')}\n"
-        "schedule_storage:\n  module: dagster._core.storage.schedules\n"
-        "  class: SqliteScheduleStorage\n"
-        f"  config:\n    base_dir: {_yaml_string(home / 'schedules')}\n"
-    )
-
-
-def _yaml_string(path: Path) -> str:
-    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def ensure_dagster_home(home: Path) -> Path:
-    """Create `home` and its dagster.yaml when it has none (an existing one is the user's)."""
-    home = Path(home)
-    home.mkdir(parents=True, exist_ok=True)
-    (home / ".nux").mkdir(exist_ok=True)
-    nux = home / ".nux" / "nux.yaml"
-    if not nux.exists():
-        nux.write_text("seen: 1\n")
-    yaml = home / "dagster.yaml"
-    if not yaml.exists():
-        yaml.write_text(dagster_yaml(home))
-    return yaml

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.instance_storage import ensure_dagster_home
+from orchestration.dagster_home import ensure_dagster_home
 
 
 def pooled_instance(folder: Path) -> dg.DagsterInstance:

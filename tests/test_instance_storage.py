@@ -6,11 +6,8 @@ import threading
 
 import dagster as dg
 
-from orchestration.instance_storage import (
-    PooledSqliteEventLogStorage,
-    PooledSqliteRunStorage,
-    ensure_dagster_home,
-)
+from orchestration.dagster_home import ensure_dagster_home
+from orchestration.instance_storage import PooledSqliteEventLogStorage, PooledSqliteRunStorage
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
