@@ -236,3 +236,23 @@ def test_plots_return_figures():
         assert isinstance(fig, Figure)
         assert "fold 3" in fig.axes[0].get_title()
         fig.savefig(io.BytesIO(), format="png")
+
+
+def test_a_model_with_fewer_features_than_reasons_leaves_the_other_reasons_empty(population):
+    """The recency fallback (promoted when the first candidate is blocked, e.g. on a small
+    product's data) has one feature: it is scored with one reason, not refused."""
+    from ml.churn.dataset import LABEL, SNAPSHOT, USER
+    from ml.churn.pipeline import FALLBACKS
+
+    name, features = FALLBACKS["recency"]
+    training = synthetic_frame(3_000, snapshots=4, seed=11)
+    fallback = train.fit_final(training[[USER, SNAPSHOT, *features, LABEL]], name)
+    assert list(fallback.features) == list(features)
+    scored = score.score_users(fallback, population, "2025-02-01", "v-fallback")
+    assert list(scored.columns) == list(score.SCORE_COLUMNS)
+    assert np.array_equal(scored["churn_probability"], fallback.predict_proba(population))
+    named = scored["feature_1"].dropna()
+    assert len(named) > 0 and set(named) == set(features)
+    assert scored["reason_1"].notna().sum() == len(named)
+    for k in (2, 3):
+        assert scored[f"reason_{k}"].isna().all() and scored[f"feature_{k}"].isna().all()

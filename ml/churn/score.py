@@ -44,8 +44,14 @@ def score_users(
     ignored)."""
     if USER not in frame.columns:
         raise ValueError(f"score_users: the frame has no {USER!r} column")
-    p, picked, x = reasons.reason_indices(model, frame, reasons.N_REASONS)
+    # a model with fewer features than reasons (the recency fallback has one) names what it
+    # has; the other reason columns stay empty
+    n = min(reasons.N_REASONS, len(model.features))
+    p, picked, x = reasons.reason_indices(model, frame, n)
     columns = reasons.reason_columns(model, picked, x)
+    for k in range(n + 1, reasons.N_REASONS + 1):
+        columns[f"reason_{k}"] = np.full(len(x), None, dtype=object)
+        columns[f"feature_{k}"] = np.full(len(x), None, dtype=object)
     out = pd.DataFrame(
         {
             USER: frame[USER].to_numpy(),
