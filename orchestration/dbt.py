@@ -16,15 +16,14 @@ import datetime as dt
 import functools
 import json
 import os
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from orchestration.charts import mart_metadata
+from orchestration.parse_ahead import dbt_target_dir, stop_process
 from orchestration.project import winback_project
 from orchestration.resources import WarehouseResource, WinbackSettings
 from winback.cadence import Build, describe_profile, record_build, resolve_build
@@ -255,60 +254,6 @@ def winback_dbt_models(
     yield from events
 
 
-def dbt_target_dir(warehouse: Path) -> Path:
-    """dbt's artifacts for one warehouse (manifest, run results, partial-parse state), beside it
-    as its churn models are: dbt parses the whole project again (seconds) when the warehouse
-    path differs from the one of the run that saved its state, and runs on two warehouses at
-    once must not overwrite each other's run_results.json."""
-    return warehouse.parent / f"{warehouse.stem}_dbt"
-
-
-class ParseAhead:
-    """`dbt parse` for a warehouse that has no partial-parse state yet (its first build), run
-    in a subprocess while the run ingests its files: the build then parses only what changed
-    (about a second) instead of the whole project (7 s on the demo, on the run's critical
-    path). It does not open the warehouse, so it runs beside the ingest's writer. The build
-    waits for it (`wait`): both write the same target folder. Best effort: if it fails, the
-    build parses as it would have and reports what is wrong with the project."""
-
-    def __init__(self, warehouse: Path):
-        self.process: subprocess.Popen | None = None
-        target = dbt_target_dir(Path(warehouse))
-        if (target / "partial_parse.msgpack").exists():
-            return
-        from orchestration.project import use_this_environments_dbt
-
-        target.mkdir(parents=True, exist_ok=True)
-        project_dir = str(winback_project.project_dir)
-        self.log = open(target / "parse_ahead.log", "w")  # noqa: SIM115 (closed by wait)
-        self.process = subprocess.Popen(
-            [use_this_environments_dbt(), "parse", "--project-dir", project_dir]
-            + ["--profiles-dir", project_dir, "--target-path", str(target)]
-            + ["--log-path", str(target)],
-            env={**os.environ, **dbt_environment(Path(warehouse))},
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait(self, timeout: float = 300) -> None:
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _stop(self.process)
-        finally:
-            self.process = None
-            self.log.close()
-
-    def stop(self) -> None:
-        """The run ends before its build (nothing ingested, an error): no parse left behind."""
-        if self.process is not None:
-            _stop(self.process)
-            self.wait()
-
-
 def _run_dbt_build(
     context,
     dbt: DbtCliResource,
@@ -327,25 +272,11 @@ def _run_dbt_build(
                 events.append(event)
         except Exception as exc:
             failure = exc
-            _stop(invocation.process)
+            stop_process(invocation.process)
     if failure is not None:
         yield from events  # what dbt built before failing is still recorded
         raise dg.Failure(description=dbt_failure_line(invocation, failure)) from failure
     return events
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """The event stream can fail while dbt still runs (dagster-dbt raising on one event, with
-    2 threads the other node still running): dbt holds the warehouse, so it is stopped before
-    the run goes on, or the run's next reader finds the warehouse locked by it."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @contextlib.contextmanager

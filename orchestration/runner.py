@@ -20,9 +20,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.dbt import ParseAhead
 from orchestration.definitions import resources as default_resources
 from orchestration.ingest import FILE_PARTITIONS, RAW_ASSETS
+from orchestration.parse_ahead import ParseAhead
 from orchestration.project import ensure_manifest
 from orchestration.publish import clean_leftovers
 from orchestration.resources import WarehouseResource, WinbackSettings
@@ -295,10 +295,13 @@ def run_pipeline(
     allow_mixed: bool = False,
     retrain: bool = False,
     reingest: bool = False,
+    parse_ahead: ParseAhead | None = None,
 ) -> PipelineSummary:
     """Ingest the new and changed landing files (every file with `reingest`), then build and
     publish the marts, holding the warehouse's run lock throughout. Raises `SettingError` /
-    `RunRefused` / `WarehouseBusy` before anything is written when the run cannot start."""
+    `RunRefused` / `WarehouseBusy` before anything is written when the run cannot start.
+    `parse_ahead`: the warehouse's dbt parse, when the caller started it already (the caller
+    stops it if this raises)."""
     project = config.project()
     if project is not None:  # winback.yml's settings, under the command line's
         settings = {**project.settings, **(settings or {})}
@@ -331,6 +334,7 @@ def run_pipeline(
             settings,
             retrain,
             reingest,
+            parse_ahead,
         )
         _read_for_summary(config, summary)
     return summary
@@ -500,8 +504,9 @@ def _ingest_and_build(
     settings,
     retrain=False,
     reingest=False,
+    parse=None,
 ):
-    parse = ParseAhead(config.warehouse)  # dbt parses on the other core while files load
+    parse = parse or ParseAhead(config.warehouse)  # dbt parses on the other core meanwhile
     try:
         ready = ingest_files(config, instance, files, summary, progress, reingest)
     except BaseException:
