@@ -88,8 +88,10 @@ class ParseAhead:
 
     def stop(self) -> None:
         """The run ends before its build (refused, nothing ingested, an error): no parse left
-        behind, no scratch folder."""
+        behind, no scratch folder, and nothing of it in the target folder (the run may not
+        hold the lock; dbt may even end a terminated parse cleanly and write its state)."""
         if self.process is not None:
             stop_process(self.process)
-            self.wait()
+            self.process = None
+            self.log.close()
         shutil.rmtree(self.scratch, ignore_errors=True)

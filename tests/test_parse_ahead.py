@@ -36,6 +36,7 @@ def test_a_state_that_appeared_meanwhile_is_kept_and_a_stopped_parse_leaves_noth
 
     stopped = ParseAhead(tmp_path / "other.duckdb")
     assert stopped.process is not None
+    stopped.process.wait(timeout=300)  # even a parse that has ended and written its state
     stopped.stop()
     assert stopped.process is None and not stopped.scratch.exists()
     assert not (dbt_target_dir(tmp_path / "other.duckdb") / PARTIAL_PARSE).exists()
