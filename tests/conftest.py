@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
@@ -36,3 +38,13 @@ LONGEST_FIRST = (
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files keep order
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_build_scratch(tmp_path_factory):
+    """The one folder where this test process's dbt fixture builds run (tests/dbt_fixtures.py:
+    dbt parses the project once for it, not once per test's warehouse path)."""
+    from tests import dbt_fixtures
+
+    dbt_fixtures.SCRATCH = tmp_path_factory.mktemp("dbt_build_scratch")
+    yield dbt_fixtures.SCRATCH
