@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import collections
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from sqlalchemy.pool import QueuePool
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
+from sqlalchemy.pool import NullPool, QueuePool
 
 # run shards a process keeps open: a run writes to its own shard and to the index
 OPEN_SHARDS = 8
@@ -49,6 +53,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: collections.OrderedDict = collections.OrderedDict()
         self._engines_pid = os.getpid()
+        self._template_bytes: bytes | None = None
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -72,12 +77,49 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     @contextmanager
     def _connect(self, shard: str) -> Iterator:
         with self._db_lock:  # as Dagster's: one connection in use at a time
+            if shard not in self._initialized_dbs and self._create_from_template(shard):
+                self._initialized_dbs.add(shard)
             engine = self._engine(shard)
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    def _create_from_template(self, shard: str) -> bool:
+        """A new run's shard as a copy of an empty one Dagster initialised (its tables, WAL
+        mode and alembic stamp), instead of creating the tables and loading alembic's revision
+        map again: about 0.3 s of every run, 11 runs before a demo's marts. False when the
+        shard exists (another process made it, or the run is not new): Dagster's own checks
+        then apply."""
+        if shard == INDEX_SHARD_NAME:
+            return False
+        path = self.path_for_shard(shard)
+        if os.path.exists(path):
+            return False
+        template = self._template()
+        scratch = f"{path}.{os.getpid()}.{threading.get_ident()}.new"
+        with open(scratch, "wb") as out:
+            out.write(template)
+        try:
+            os.link(scratch, path)  # never over a shard that appeared meanwhile
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(scratch)
+        return True
+
+    def _template(self) -> bytes:
+        if self._template_bytes is None:
+            with tempfile.TemporaryDirectory() as folder:
+                engine = create_engine(
+                    create_db_conn_string(folder, "template"), poolclass=NullPool
+                )
+                self._initdb(engine)
+                engine.dispose()  # the last connection closed: the WAL is checkpointed away
+                with open(os.path.join(folder, "template.db"), "rb") as file:
+                    self._template_bytes = file.read()
+        return self._template_bytes
 
     def delete_events(self, run_id: str) -> None:
         super().delete_events(run_id)

@@ -2,6 +2,8 @@
 (orchestration/instance_storage.py): what it records reads back, with these storages and with
 Dagster's own, and concurrent writers lose nothing."""
 
+import contextlib
+import sqlite3
 import threading
 
 import dagster as dg
@@ -40,6 +42,7 @@ def test_a_new_home_uses_the_pooled_storages_and_dagster_reads_what_they_wrote(t
         assert all(r.success for r in runs)
         counts = {r.run_id: len(instance.all_logs(r.run_id)) for r in runs}
         assert min(counts.values()) > 5 * 4  # planned, materialized, check planned + evaluated
+        assert instance.event_log_storage._template_bytes  # the runs' shards were copied
         first = instance.get_latest_materialization_event(dg.AssetKey("a3"))
         assert first is not None and first.run_id == runs[1].run_id
 
@@ -53,6 +56,24 @@ def test_a_new_home_uses_the_pooled_storages_and_dagster_reads_what_they_wrote(t
             [dg.AssetCheckKey(dg.AssetKey("a1"), "c")]
         )
         assert check[dg.AssetCheckKey(dg.AssetKey("a1"), "c")].run_id == runs[1].run_id
+
+    # a run's shard, copied from an empty one, is as Dagster makes them: its alembic stamp and
+    # WAL mode are the index shard's (which Dagster initialised itself); nothing else is left
+    shards = home / "history" / "runs"
+    assert sorted(p.name for p in shards.iterdir() if p.suffix == ".db") == sorted(
+        [f"{run_id}.db" for run_id in counts] + ["index.db"]
+    )
+    assert not [p for p in shards.iterdir() if p.name.endswith(".new")]
+
+    def stamp(path):
+        with contextlib.closing(sqlite3.connect(path)) as con:
+            return (
+                tuple(con.execute("select version_num from alembic_version").fetchall()),
+                con.execute("pragma journal_mode").fetchone()[0],
+            )
+
+    assert stamp(shards / "index.db")[0]
+    assert {stamp(shards / f"{run_id}.db") for run_id in counts} == {stamp(shards / "index.db")}
 
 
 def test_an_existing_dagster_yaml_is_left_as_it_is(tmp_path):
