@@ -1,12 +1,16 @@
 """Shared by the mart tests: land hand-made files, ingest them for real, run the real `dbt build`
 on a copy of the warehouse and read rows back."""
 
+import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -74,37 +78,49 @@ def build(
     """Run the real `dbt build` with these vars; return a read-only connection. With
     `warehouse`, start from a copy of it; with None, build again on tmp_path's.
 
-    dbt builds the file at one place per test process (`scratch_dir`), which is then moved to
-    tmp_path: dbt's partial-parse state holds for one warehouse path only (the profile's path
+    dbt builds the file in a folder of this test process (`scratch_dir`), from which it is then
+    moved to tmp_path: dbt's partial-parse state holds for one warehouse path only (the profile's path
     is part of its hash), so a build at a new path parses the whole project again (~7 s of
     CPU, in every build of these modules until then)."""
     path = tmp_path / "warehouse.duckdb"
-    scratch = scratch_dir(tmp_path)
-    building = scratch / "warehouse.duckdb"
-    for leftover in (building, building.with_name(building.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    if warehouse is not None:
-        shutil.copyfile(warehouse, building)
-    else:
-        _move(path, building)
-    try:
-        result = run_dbt("build", building, scratch, variables, select)
-    finally:
-        _move(building, path)
+    with scratch_dir(tmp_path) as scratch:
+        building = scratch / "warehouse.duckdb"
+        for leftover in (building, building.with_name(building.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        if warehouse is not None:
+            shutil.copyfile(warehouse, building)
+        else:
+            _move(path, building)
+        try:
+            result = run_dbt("build", building, scratch, variables, select)
+        finally:
+            _move(building, path)
     assert result.returncode == 0, result.stdout[-4000:]
     return duckdb.connect(str(path), read_only=True)
 
 
 # set by the session fixture in conftest.py: a folder of this test process's pytest base folder
 SCRATCH: Path | None = None
+_SLOTS = threading.Lock()
+_BUSY: set[int] = set()
 
 
-def scratch_dir(tmp_path: Path) -> Path:
-    """Where this test process builds: one folder per process (per xdist worker, so parallel
-    workers never share it; a worker runs its tests one at a time)."""
-    folder = SCRATCH or tmp_path / "dbt_build_scratch"
-    folder.mkdir(exist_ok=True)
-    return folder
+@contextlib.contextmanager
+def scratch_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder to build in that no other build of this process is using: the first free of
+    slot0, slot1, ... under this process's scratch folder (one per xdist worker). Builds run one
+    at a time reuse slot0 and its parse state; builds run at once (a fixture's thread pool)
+    each get their own."""
+    with _SLOTS:
+        slot = next(i for i in itertools.count() if i not in _BUSY)
+        _BUSY.add(slot)
+    try:
+        folder = (SCRATCH or tmp_path / "dbt_build_scratch") / f"slot{slot}"
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+    finally:
+        with _SLOTS:
+            _BUSY.discard(slot)
 
 
 def _move(source: Path, destination: Path) -> None:
