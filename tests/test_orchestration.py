@@ -107,7 +107,7 @@ def upstream(graph, start: dg.AssetKey) -> set[dg.AssetKey]:
 def test_dbt_tests_become_asset_checks():
     graph = defs.resolve_asset_graph()
     check_names = {c.name for c in graph.asset_check_keys if c.asset_key == key("marts/users")}
-    assert "unique_users_user_id" in check_names
+    assert "primary_key_users_user_id" in check_names
     assert {c.name for c in graph.asset_check_keys if c.asset_key == key("raw/events")} >= {
         "counts_reconcile",
         "great_expectations",
