@@ -229,7 +229,12 @@ def churn_model(
         frame = training_frame(con)
     try:
         outcome = train_and_gate(
-            frame, settings, folder, created_at=now, has_current=current is not None
+            frame,
+            settings,
+            folder,
+            created_at=now,
+            has_current=current is not None,
+            meanwhile=_charts,  # drawn while the final model fits
         )
     except ChurnDataError as exc:
         # not enough labelled history (or one class only): a data condition, not a failure of
@@ -274,7 +279,7 @@ def churn_model(
         "training_rows": len(frame),
         "registry": dg.MetadataValue.path(str(folder)),
         **{f"seconds_{k}": round(v, 1) for k, v in outcome.seconds.items()},
-        **_charts(outcome.predictions),
+        **outcome.meanwhile,
     }
     if outcome.fallback_card is not None:
         context.log.warning(

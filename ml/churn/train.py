@@ -49,6 +49,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ml.churn import baselines as base
 from ml.churn import bgnbd, metrics
@@ -195,8 +196,10 @@ MAX_FIT_ROWS = 100_000
 # 0.0006 (hgb 0.9872 against 0.9867, logistic 0.9820 against 0.9822) and the same choice.
 BACKTEST_FIT_ROWS = 40_000
 # the (fold, candidate) fits run on this many threads: scikit-learn's fitting loops release
-# the GIL, so two fits share two cores (each with one OpenMP thread: `pipeline.THREADS`).
-# Measured on the demo: 15.2 s one after the other, 9.7 s on two threads, identical figures.
+# the GIL, so two fits share two cores, each with one OpenMP thread (set in the pool thread
+# itself: until 2026-11-30 each fit ran two, four threads on two cores). Measured on the demo:
+# 15.2 s one after the other, 9.7 s on two threads, identical figures; 11.5 s with one OpenMP
+# thread per fit against 11.1-13.6 s with two.
 BACKTEST_WORKERS = 2
 
 
@@ -440,8 +443,11 @@ def fold_predictions(
 
     def candidate(job: tuple[Fold, str]) -> np.ndarray:
         fold, name = job
-        model = fit_model(fold.train(labelled), name, max_fit_rows=BACKTEST_FIT_ROWS)
-        return model.predict_proba(fold.validation(labelled))
+        # OpenMP's thread limit is per thread: a pool thread starts with every core, whatever
+        # the caller's threadpool_limits, and two such fits ran four threads on two cores
+        with threadpool_limits(1):
+            model = fit_model(fold.train(labelled), name, max_fit_rows=BACKTEST_FIT_ROWS)
+            return model.predict_proba(fold.validation(labelled))
 
     jobs = [(fold, name) for fold in folds for name in models]
     with ThreadPoolExecutor(max_workers=BACKTEST_WORKERS) as pool:
