@@ -78,10 +78,10 @@ def build(
     """Run the real `dbt build` with these vars; return a read-only connection. With
     `warehouse`, start from a copy of it; with None, build again on tmp_path's.
 
-    dbt builds the file in a folder of this test process (`scratch_dir`), from which it is then
-    moved to tmp_path: dbt's partial-parse state holds for one warehouse path only (the profile's path
-    is part of its hash), so a build at a new path parses the whole project again (~7 s of
-    CPU, in every build of these modules until then)."""
+    dbt builds the file in a folder of this test process (`scratch_dir`), from which it is
+    then moved to tmp_path: dbt's partial-parse state holds for one warehouse path only (the
+    profile's path is part of its hash), so a build at a new path parses the whole project
+    again (~7 s of CPU, in every build of these modules until then)."""
     path = tmp_path / "warehouse.duckdb"
     with scratch_dir(tmp_path) as scratch:
         building = scratch / "warehouse.duckdb"

@@ -2,6 +2,7 @@
 exact checks on hand-made frames, and the whole backtest on a point-in-time frame built here
 from the purchases scenario (3,000 customers, monthly snapshots, 90-day horizon)."""
 
+import os
 import time
 from pathlib import Path
 
@@ -434,3 +435,25 @@ def test_needs_retraining():
     assert registry.needs_retraining(card, "2026-01-06", force=True)
     assert not registry.needs_retraining(card, "2026-01-06", every_days=2)
     assert registry.needs_retraining(card, "2026-01-07", every_days=2)
+
+
+def test_every_backtest_fit_runs_on_one_openmp_thread_in_its_pool_thread(store, monkeypatch):
+    """OpenMP's limit is per thread: the backtest's pool threads set it themselves (they ran
+    two OpenMP threads each, four on two cores, before)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    with ThreadPoolExecutor(1) as pool:  # what a pool thread gets without the limit
+        unlimited = pool.submit(_openmp_effective_n_threads).result()
+    seen, real = [], train.fit_model
+
+    def spy(*args, **kwargs):
+        seen.append(_openmp_effective_n_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit_model", spy)
+    train.fold_predictions(store["frame"], HORIZON, as_of_date=AS_OF)
+    assert seen and set(seen) == {train.THREADS}
+    if (os.cpu_count() or 1) > 1:
+        assert unlimited > train.THREADS  # the limit is not inherited: the test can fail

@@ -32,11 +32,8 @@ from ml.churn import gates, registry, train
 from ml.churn.dataset import LABEL, SNAPSHOT, USER
 
 SCHEMA = "ml"
-# scikit-learn's OpenMP threads: one. Measured on the demo's training set (2 cores, a dbt
-# build or another run on the other core): HistGradientBoostingClassifier fitted in 6.9 s
-# with one thread and 97.5 s with two (the threads spin waiting for each other), the
-# logistic regression in 5.3 s against 10.9 s.
-THREADS = 1
+# scikit-learn's OpenMP threads (train.THREADS: one), for this module's callers
+THREADS = train.THREADS
 N_FOLDS = 3
 RISK_TIERS = ("high", "medium", "low")
 # the fallback when the first candidate ever is blocked: the better baseline as a model that
@@ -244,7 +241,7 @@ def _train_and_gate(
     passed, reasons = gates.promotion_gate(candidate, baselines)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="winback-final-fit") as pool:
-        fitting = pool.submit(_fit_final_limited, frame, chosen)
+        fitting = pool.submit(train.in_thread_limits, train.fit_final, frame, chosen)
         alongside = meanwhile(predictions) if meanwhile is not None else None
         model = fitting.result()
     timings["final_fit"] = time.perf_counter() - started
@@ -292,13 +289,6 @@ def _train_and_gate(
         registry.promote(folder, fallback_card["id"], promoted_at=created_at)
         outcome.fallback_card = fallback_card
     return outcome
-
-
-def _fit_final_limited(frame: pd.DataFrame, name: str) -> train.ChurnModel:
-    """`train.fit_final` on `THREADS` OpenMP threads, in the thread that calls it (the limit
-    is per thread: the caller's does not reach a pool thread)."""
-    with threadpool_limits(THREADS):
-        return train.fit_final(frame, name)
 
 
 def risk_tiers(p: np.ndarray, settings: ChurnSettings) -> np.ndarray:

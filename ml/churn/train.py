@@ -36,6 +36,7 @@ gets the training churn rate of such rows, or the overall training rate if there
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -195,6 +196,21 @@ MAX_FIT_ROWS = 100_000
 # 24.3 s with 100,000 rows per fold, 15.1 s with 40,000, for a latest-fold ROC AUC within
 # 0.0006 (hgb 0.9872 against 0.9867, logistic 0.9820 against 0.9822) and the same choice.
 BACKTEST_FIT_ROWS = 40_000
+# scikit-learn's OpenMP threads per fit: one. Measured on the demo's training set (2 cores, a
+# dbt build or another run on the other core): HistGradientBoostingClassifier fitted in 6.9 s
+# with one thread and 97.5 s with two (the threads spin waiting for each other), the
+# logistic regression in 5.3 s against 10.9 s.
+THREADS = 1
+
+
+def in_thread_limits(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` on `THREADS` OpenMP threads. The limit is per thread: a pool
+    thread starts with every core whatever its caller's threadpool_limits, so work sent to a
+    pool thread sets it there, through this."""
+    with threadpool_limits(THREADS):
+        return fn(*args, **kwargs)
+
+
 # the (fold, candidate) fits run on this many threads: scikit-learn's fitting loops release
 # the GIL, so two fits share two cores, each with one OpenMP thread (set in the pool thread
 # itself: until 2026-11-30 each fit ran two, four threads on two cores). Measured on the demo:
@@ -443,15 +459,19 @@ def fold_predictions(
 
     def candidate(job: tuple[Fold, str]) -> np.ndarray:
         fold, name = job
-        # OpenMP's thread limit is per thread: a pool thread starts with every core, whatever
-        # the caller's threadpool_limits, and two such fits ran four threads on two cores
-        with threadpool_limits(1):
-            model = fit_model(fold.train(labelled), name, max_fit_rows=BACKTEST_FIT_ROWS)
-            return model.predict_proba(fold.validation(labelled))
+        model = fit_model(fold.train(labelled), name, max_fit_rows=BACKTEST_FIT_ROWS)
+        return model.predict_proba(fold.validation(labelled))
 
     jobs = [(fold, name) for fold in folds for name in models]
     with ThreadPoolExecutor(max_workers=BACKTEST_WORKERS) as pool:
-        fitted = dict(zip(((f.number, n) for f, n in jobs), pool.map(candidate, jobs), strict=True))
+        # in_thread_limits: without it, two fits ran four OpenMP threads on two cores
+        fitted = dict(
+            zip(
+                ((f.number, n) for f, n in jobs),
+                pool.map(functools.partial(in_thread_limits, candidate), jobs),
+                strict=True,
+            )
+        )
     parts = []
     for fold in folds:
         train, validation = fold.train(labelled), fold.validation(labelled)
